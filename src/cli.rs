@@ -1,0 +1,285 @@
+//! The `callsign` command line: serve, migrate, and register audiences and clients.
+//! With `--json`, every command prints one JSON object for scripts.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::app::Application;
+use crate::clock::SystemClock;
+use crate::config::{Config, Settings};
+use crate::keys::KeyRing;
+use crate::registry::{self, NewAudience, NewClient};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "callsign",
+    version,
+    about = "A phone-first OAuth 2.0 / OpenID Connect server"
+)]
+pub struct Cli {
+    /// Configuration file (default: callsign.toml in the working folder, when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creates the schema and the first keys if absent).
+    Serve,
+    /// Apply the schema migrations and exit.
+    Migrate,
+    /// Register APIs that access tokens are issued for.
+    #[command(subcommand)]
+    Audience(AudienceCommand),
+    /// Register applications.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Show the signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AudienceCommand {
+    /// Register an audience.
+    Create {
+        /// An absolute URI (e.g. https://orders.api.example.com) or a short name.
+        #[arg(long)]
+        identifier: String,
+        /// A scope the audience defines; repeat for several.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Access-token lifetime in seconds.
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and, for a confidential client, its secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A public client (native or browser app) with no secret.
+        #[arg(long)]
+        public: bool,
+        /// A grant type as on the wire, or sms-otp / token-exchange; repeat for several.
+        #[arg(long = "grant", value_name = "G")]
+        grants: Vec<String>,
+        /// An audience the client may request; repeat for several.
+        #[arg(long = "audience", value_name = "ID")]
+        audiences: Vec<String>,
+        /// The audience used when a request names none (default: the only audience).
+        #[arg(long, value_name = "ID")]
+        default_audience: Option<String>,
+        /// A scope the client may request; repeat for several.
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Vec<String>,
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys with their purpose and state.
+    List,
+}
+
+/// Loads the configuration and runs the command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let settings = config.validate()?;
+    crate::telemetry::init(&config.log.level, config.log.format);
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Serve => serve(settings, out).await,
+        Command::Migrate => {
+            let store = open(&settings).await?;
+            out.print(json!({"migrated": true, "backend": store.kind()}), || {
+                format!("schema up to date ({})", store.kind())
+            });
+            Ok(())
+        }
+        Command::Audience(AudienceCommand::Create {
+            identifier,
+            scopes,
+            ttl,
+        }) => {
+            let store = open(&settings).await?;
+            let audience = NewAudience {
+                identifier,
+                scopes,
+                ttl,
+            };
+            let audience = registry::create_audience(&store, &SystemClock, audience).await?;
+            let value = json!({
+                "identifier": audience.identifier,
+                "scopes": audience.scopes,
+                "ttl": audience.access_token_ttl,
+            });
+            out.print(value, || {
+                format!("audience {} registered", audience.identifier)
+            });
+            Ok(())
+        }
+        Command::Client(ClientCommand::Create {
+            name,
+            public,
+            grants,
+            audiences,
+            default_audience,
+            scopes,
+            redirect_uris,
+        }) => {
+            let store = open(&settings).await?;
+            let new = NewClient {
+                name,
+                public,
+                grants,
+                audiences,
+                default_audience,
+                scopes,
+                redirect_uris,
+            };
+            let created = registry::create_client(&store, &SystemClock, new).await?;
+            print_client(out, &created);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::List) => {
+            let store = open(&settings).await?;
+            // Listing creates the first keys, as the server would, so the answer is never empty.
+            KeyRing::load_or_create(&store, &SystemClock).await?;
+            let keys = store.signing_keys().await?;
+            let list: Vec<_> = keys
+                .iter()
+                .map(|k| {
+                    json!({"kid": k.kid, "purpose": k.purpose, "algorithm": k.algorithm,
+                           "state": k.state, "created_at": k.created_at})
+                })
+                .collect();
+            out.print(json!({ "keys": list }), || {
+                keys.iter()
+                    .map(|k| {
+                        format!(
+                            "{}  {:<12}  {}  {:<7}  {}",
+                            k.kid,
+                            k.purpose,
+                            k.algorithm,
+                            k.state,
+                            format_utc(k.created_at)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings, out: Output) -> anyhow::Result<()> {
+    let app = Application::build(settings)
+        .await
+        .context("cannot start the server")?;
+    let addr = app.local_addr();
+    let issuer = app.issuer().to_owned();
+    out.print(
+        json!({"listening": addr.to_string(), "issuer": issuer}),
+        || format!("callsign listening on {addr}, issuer {issuer}"),
+    );
+    app.run_until_stopped().await.context("server failed")
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<Store> {
+    Store::connect(&settings.database_url)
+        .await
+        .context("cannot open the database")
+}
+
+fn print_client(out: Output, created: &registry::CreatedClient) {
+    let client = &created.client;
+    let secret = created.secret.as_ref().map(|s| s.expose());
+    let value = json!({
+        "client_id": client.id,
+        "client_secret": secret,
+        "name": client.name,
+        "type": client.kind.as_str(),
+        "grant_types": client.grant_types,
+        "audiences": client.audiences,
+        "default_audience": client.default_audience,
+        "scopes": client.scopes,
+        "redirect_uris": client.redirect_uris,
+    });
+    out.print(value, || {
+        let mut text = format!("client_id: {}\n", client.id);
+        if let Some(secret) = secret {
+            text.push_str(&format!(
+                "client_secret: {secret}\n(the secret is shown this once; store it now)\n"
+            ));
+        }
+        text.push_str(&format!(
+            "type: {}\ngrant types: {}",
+            client.kind.as_str(),
+            client.grant_types.join(" ")
+        ));
+        text
+    });
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn print(self, value: serde_json::Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", text());
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time (civil-from-days, proleptic Gregorian).
+fn format_utc(seconds: i64) -> String {
+    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_utc;
+
+    #[test]
+    fn unix_times_format_as_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_utc(1_796_389_199), "2026-12-04 12:59:59 UTC");
+    }
+}

@@ -1,0 +1,163 @@
+//! The SMS one-time-code flow: `POST /otp/start` sends a code, and the
+//! `urn:callsign:params:oauth:grant-type:sms-otp` grant trades it for a phone token.
+//!
+//! Every wrong, expired, used or exhausted code gets the same answer, and starting a
+//! challenge never looks at whether the phone is known, so neither step tells a caller
+//! anything about who is registered.
+
+use tracing::instrument;
+
+use super::{GrantError, GrantType, PHONE_TOKEN_TYPE, TokenResponse, ensure_allowed};
+use crate::crypto::random_id;
+use crate::keys::Purpose;
+use crate::otp::OtpCode;
+use crate::phone::Phone;
+use crate::services::Services;
+use crate::sms::{SmsMessage, message_text};
+use crate::store::{ClientRecord, NewChallenge, StartOutcome};
+use crate::tokens::{PHONE_TOKEN_TYP, PhoneTokenClaims, SMS_OTP_AMR};
+
+/// What the start endpoint answers; the same for every phone.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Started {
+    pub expires_in: i64,
+    pub resend_in: i64,
+}
+
+/// Creates (or replaces) the challenge for this phone and client and sends its code.
+#[instrument(name = "otp start", skip_all, fields(client_id = %client.id, phone))]
+pub async fn start(
+    services: &Services,
+    client: &ClientRecord,
+    phone_number: &str,
+) -> Result<Started, GrantError> {
+    ensure_allowed(client, GrantType::SmsOtp)?;
+    let phone = Phone::parse(phone_number, services.settings.default_region)
+        .map_err(GrantError::PhoneInvalid)?;
+    tracing::Span::current().record("phone", tracing::field::display(&phone));
+
+    let otp = services.settings.otp;
+    let now = services.clock.now();
+    let test_code = services.settings.test_numbers.get(phone.e164());
+    let code = match test_code {
+        Some(fixed) => OtpCode::new(fixed.clone()),
+        None => OtpCode::generate(otp.length),
+    };
+    let id = random_id("otp_");
+    let challenge = NewChallenge {
+        code_hash: services.otp.hash(&id, code.expose()),
+        id,
+        phone: phone.e164().to_owned(),
+        client_id: client.id.clone(),
+        attempts: otp.max_attempts,
+        expires_at: now + otp.ttl,
+        created_at: now,
+    };
+    if let StartOutcome::CoolingDown { since } = services
+        .store
+        .start_challenge(&challenge, now - otp.resend_after)
+        .await?
+    {
+        tracing::warn!("code requested again inside the resend interval");
+        return Err(GrantError::ResendTooSoon {
+            retry_after: (since + otp.resend_after - now).max(1),
+        });
+    }
+
+    if test_code.is_none() {
+        let text = message_text(&services.settings.app_name, code.expose(), otp.ttl);
+        if let Err(error) = services.sms.send(&SmsMessage::new(phone, text)).await {
+            // Leave no code behind that nobody received.
+            services.store.delete_challenge(&challenge.id).await?;
+            tracing::error!(error = %error, "SMS delivery failed");
+            return Err(GrantError::SmsUnavailable);
+        }
+    }
+    tracing::debug!("code sent");
+    Ok(Started {
+        expires_in: otp.ttl,
+        resend_in: otp.resend_after,
+    })
+}
+
+/// The parameters of the SMS OTP grant.
+#[derive(Debug)]
+pub struct OtpGrant<'a> {
+    pub phone_number: &'a str,
+    pub code: &'a str,
+    pub scope: Option<&'a str>,
+}
+
+/// Checks the code against the live challenge and issues a phone token.
+#[instrument(name = "sms-otp grant", skip_all, fields(client_id = %client.id, phone))]
+pub async fn grant(
+    services: &Services,
+    client: &ClientRecord,
+    request: OtpGrant<'_>,
+) -> Result<TokenResponse, GrantError> {
+    ensure_allowed(client, GrantType::SmsOtp)?;
+    let phone = Phone::parse(request.phone_number, services.settings.default_region)
+        .map_err(GrantError::PhoneInvalid)?;
+    tracing::Span::current().record("phone", tracing::field::display(&phone));
+    let scope = match request.scope {
+        Some(scope) => Some(client_scopes(client, scope)?),
+        None => None,
+    };
+
+    let now = services.clock.now();
+    let store = &services.store;
+    // The attempt is counted before the code is compared, in one conditional update.
+    let attempt = store
+        .spend_attempt(phone.e164(), &client.id, now)
+        .await?
+        .ok_or(GrantError::OtpNoLiveChallenge)?;
+    if !services
+        .otp
+        .matches(&attempt.id, request.code, &attempt.code_hash)
+    {
+        tracing::debug!("wrong code");
+        return Err(GrantError::OtpMismatch);
+    }
+    if !store.consume_challenge(&attempt.id, now).await? {
+        return Err(GrantError::OtpAlreadyUsed);
+    }
+    let record = store
+        .verify_phone(&random_id("ph_"), phone.e164(), now)
+        .await?;
+
+    let ttl = services.settings.phone_token_ttl;
+    let mut aud = vec![services.issuer.clone()];
+    aud.extend(services.settings.phone_token_audiences.iter().cloned());
+    let claims = PhoneTokenClaims {
+        iss: services.issuer.clone(),
+        sub: record.id,
+        aud,
+        exp: now + ttl,
+        iat: now,
+        jti: random_id(""),
+        client_id: client.id.clone(),
+        phone_number: record.e164,
+        phone_number_verified: true,
+        amr: SMS_OTP_AMR.map(String::from).to_vec(),
+        scope: scope.and_then(|s| crate::scope::join(&s)),
+    };
+    let key = services.keys.active(Purpose::PhoneToken);
+    let token = key.sign(PHONE_TOKEN_TYP, &claims)?;
+    tracing::info!(sub = %claims.sub, jti = %claims.jti, kid = key.kid(), "phone token issued");
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        issued_token_type: Some(PHONE_TOKEN_TYPE),
+        expires_in: ttl,
+        scope: None,
+    })
+}
+
+/// Scopes asked for at the SMS step must be allowed for the client.
+fn client_scopes(client: &ClientRecord, scope: &str) -> Result<Vec<String>, GrantError> {
+    let scopes = crate::scope::parse(scope).ok_or(GrantError::ScopeMalformed)?;
+    match scopes.iter().find(|s| !client.scopes.contains(s)) {
+        Some(refused) => Err(GrantError::ScopeNotAllowed(refused.clone())),
+        None => Ok(scopes),
+    }
+}

@@ -1,0 +1,85 @@
+//! Audiences and scopes of an access token request, shared by every grant that issues
+//! access tokens.
+//!
+//! RFC 8693 §2.1 and RFC 8707 §2: `audience` and `resource` may repeat, and the token must
+//! be usable at every target, so each one must be registered and allowed for the client;
+//! otherwise `invalid_target`. RFC 9068 §3: each scope must mean something at one of the
+//! token's audiences.
+
+use super::GrantError;
+use crate::services::Services;
+use crate::store::{AudienceRecord, ClientRecord};
+
+/// The audiences the token will name: the requested ones, or the client's default.
+pub async fn resolve_targets(
+    services: &Services,
+    client: &ClientRecord,
+    audiences: &[String],
+    resources: &[String],
+) -> Result<Vec<AudienceRecord>, GrantError> {
+    for resource in resources {
+        if !is_resource_indicator(resource) {
+            return Err(GrantError::ResourceInvalid(resource.clone()));
+        }
+    }
+    let mut wanted: Vec<&String> = Vec::new();
+    for target in audiences.iter().chain(resources) {
+        if !wanted.contains(&target) {
+            wanted.push(target);
+        }
+    }
+    if wanted.is_empty() {
+        wanted.push(
+            client
+                .default_audience
+                .as_ref()
+                .ok_or(GrantError::NoAudience)?,
+        );
+    }
+
+    let mut targets = Vec::with_capacity(wanted.len());
+    for identifier in wanted {
+        if !client.audiences.contains(identifier) {
+            return Err(GrantError::AudienceNotAllowed(identifier.clone()));
+        }
+        let audience = services
+            .store
+            .audience(identifier)
+            .await?
+            .ok_or_else(|| GrantError::AudienceUnknown(identifier.clone()))?;
+        targets.push(audience);
+    }
+    Ok(targets)
+}
+
+/// The scopes granted: each requested scope must be defined by a target, allowed for the
+/// client and, when a `ceiling` is given, within it. No scope requested grants none.
+pub fn resolve_scopes(
+    client: &ClientRecord,
+    targets: &[AudienceRecord],
+    requested: Option<&str>,
+    ceiling: Option<&[String]>,
+) -> Result<Vec<String>, GrantError> {
+    let Some(requested) = requested else {
+        return Ok(Vec::new());
+    };
+    let scopes = crate::scope::parse(requested).ok_or(GrantError::ScopeMalformed)?;
+    for scope in &scopes {
+        if !targets.iter().any(|t| t.scopes.contains(scope)) {
+            return Err(GrantError::ScopeUndefined(scope.clone()));
+        }
+        if !client.scopes.contains(scope) {
+            return Err(GrantError::ScopeNotAllowed(scope.clone()));
+        }
+        if ceiling.is_some_and(|c| !c.contains(scope)) {
+            return Err(GrantError::ScopeBeyondSubject(scope.clone()));
+        }
+    }
+    Ok(scopes)
+}
+
+/// RFC 8707 §2: an absolute URI without a fragment.
+fn is_resource_indicator(value: &str) -> bool {
+    !value.contains(char::is_whitespace)
+        && url::Url::parse(value).is_ok_and(|url| url.fragment().is_none())
+}

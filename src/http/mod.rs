@@ -1,0 +1,137 @@
+//! The HTTP surface: one router built from one `router()` per endpoint family.
+
+pub mod error;
+pub mod extract;
+mod health;
+mod otp;
+mod pages;
+mod token;
+mod well_known;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use well_known::StaticFiles;
+
+use crate::services::Services;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub static_files: Arc<StaticFiles>,
+    /// The JWKS document, serialised once.
+    pub jwks: axum::body::Bytes,
+}
+
+/// The whole application router, mounted under the issuer's path.
+pub fn router(state: AppState) -> Router {
+    let services = &state.services;
+    let base = issuer_path(&services.issuer);
+    let max_body = services.settings.max_body_bytes;
+    let timeout = services.settings.request_timeout;
+
+    let api = Router::new()
+        .merge(token::router())
+        .merge(otp::router())
+        .merge(well_known::router())
+        .merge(health::router())
+        .merge(pages::router());
+    let app = if base.is_empty() {
+        api.merge(well_known::root_router(""))
+    } else {
+        // RFC 8414 §3: the metadata path is inserted before the issuer's path.
+        Router::new()
+            .nest(&base, api)
+            .merge(well_known::root_router(&base))
+    };
+    app.with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(security_headers())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                .on_failure(()),
+        )
+}
+
+/// Pages are never framed (RFC 9700 §4.16) and load nothing from elsewhere.
+fn security_headers() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'self'",
+        ),
+    )
+}
+
+/// One span per request with the method and the matched route, never the full URI: query
+/// strings can carry codes.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", method = %request.method(), route)
+}
+
+/// The path part of the issuer, without a trailing slash ("" for a bare host).
+fn issuer_path(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|url| url.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// JSON with `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1), for
+/// anything that carries a token or a secret, and for errors.
+pub struct NoStoreJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for NoStoreJson<T> {
+    fn into_response(self) -> Response {
+        let mut response = axum::Json(self.0).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+/// Cache-Control value for public documents.
+fn public_max_age(seconds: u32) -> HeaderValue {
+    HeaderValue::from_str(&format!("public, max-age={seconds}"))
+        .expect("a number makes a valid header value")
+}
+
+/// The answer to a method an OAuth endpoint does not take.
+async fn method_not_allowed() -> Response {
+    let error = error::OAuthError::new(
+        error::ErrorCode::InvalidRequest,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint accepts only POST",
+    );
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}

@@ -1,0 +1,33 @@
+//! `POST /otp/start`: send a one-time code to a phone.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::routing::post;
+
+use super::error::{OAuthError, client_auth_error};
+use super::extract::{FormOrJson, client_credentials, refuse_query_credentials};
+use super::{AppState, NoStoreJson, method_not_allowed};
+use crate::clients::authenticate;
+use crate::grants::sms_otp::{self, Started};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/otp/start", post(start_otp).fallback(method_not_allowed))
+}
+
+async fn start_otp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    FormOrJson(params): FormOrJson,
+) -> Result<NoStoreJson<Started>, OAuthError> {
+    refuse_query_credentials(&uri)?;
+    let credentials = client_credentials(&headers, &params)?;
+    let services = &state.services;
+    let client = authenticate(&services.store, &credentials)
+        .await
+        .map_err(|e| client_auth_error(e, credentials.method))?;
+    let phone_number = params.required("phone_number")?;
+    let started = sms_otp::start(services, &client, phone_number).await?;
+    Ok(NoStoreJson(started))
+}

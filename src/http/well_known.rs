@@ -1,0 +1,171 @@
+//! Discovery (OpenID Connect Discovery 1.0, RFC 8414), the JWKS, and the operator's static
+//! documents under `/.well-known/`.
+//!
+//! Discovery and the JWKS are generated from the configuration and the keys; a static file
+//! of the same name is refused at start-up and could not shadow them anyway, since the
+//! router matches the fixed paths first.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use super::error::OAuthError;
+use super::{AppState, public_max_age};
+use crate::grants::GrantType;
+use crate::keys::ES256;
+
+const DISCOVERY_MAX_AGE: u32 = 300;
+const MAX_STATIC_FILE: u64 = 64 * 1024;
+/// Names served from configuration and keys, never from files.
+const RESERVED: [&str; 3] = [
+    "openid-configuration",
+    "oauth-authorization-server",
+    "jwks.json",
+];
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/{file}", get(static_file))
+}
+
+/// RFC 8414 §3: `/.well-known/oauth-authorization-server` followed by the issuer's path.
+pub(super) fn root_router(issuer_path: &str) -> Router<AppState> {
+    let path = format!("/.well-known/oauth-authorization-server{issuer_path}");
+    Router::new().route(&path, get(discovery))
+}
+
+/// One document for both discovery paths (RFC 8414 §3, OpenID Connect Discovery §4).
+async fn discovery(State(state): State<AppState>) -> Result<Response, OAuthError> {
+    let services = &state.services;
+    let scopes = services
+        .store
+        .all_scopes()
+        .await
+        .map_err(|e| OAuthError::internal(&e))?;
+    let document = metadata(&services.issuer, &scopes);
+    let cache = public_max_age(DISCOVERY_MAX_AGE);
+    Ok(([(header::CACHE_CONTROL, cache)], axum::Json(document)).into_response())
+}
+
+fn metadata(issuer: &str, scopes: &[String]) -> serde_json::Value {
+    let grant_types: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_wire()).collect();
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "sms_otp_endpoint": format!("{issuer}/otp/start"),
+        "grant_types_supported": grant_types,
+        // TODO: the browser flow (authorization code with PKCE) and ID tokens are not
+        // offered yet, so no response type and no ID-token algorithm is advertised.
+        "response_types_supported": [],
+        "id_token_signing_alg_values_supported": [],
+        "subject_types_supported": ["public"],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes,
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "auth_time",
+            "amr", "phone_number", "phone_number_verified",
+        ],
+        "access_token_signing_alg_values_supported": [ES256],
+        "phone_token_signing_alg_values_supported": [ES256],
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let cache = public_max_age(state.services.settings.jwks_max_age);
+    let json = HeaderValue::from_static("application/json");
+    (
+        [(header::CONTENT_TYPE, json), (header::CACHE_CONTROL, cache)],
+        state.jwks.clone(),
+    )
+        .into_response()
+}
+
+async fn static_file(State(state): State<AppState>, UrlPath(name): UrlPath<String>) -> Response {
+    match state.static_files.files.get(&name) {
+        Some((content_type, body)) => {
+            let cache = public_max_age(DISCOVERY_MAX_AGE);
+            (
+                [
+                    (header::CONTENT_TYPE, content_type.clone()),
+                    (header::CACHE_CONTROL, cache),
+                ],
+                body.clone(),
+            )
+                .into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The operator's documents, read once at start-up.
+#[derive(Debug, Default)]
+pub struct StaticFiles {
+    files: HashMap<String, (HeaderValue, Bytes)>,
+}
+
+impl StaticFiles {
+    /// Reads every regular file of `dir` with a plain name; a missing folder serves nothing.
+    pub fn load(dir: &Path) -> std::io::Result<StaticFiles> {
+        let mut files = HashMap::new();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StaticFiles::default()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let metadata = entry.metadata()?;
+            if !metadata.is_file() || !is_plain_name(&name) {
+                continue;
+            }
+            if RESERVED.contains(&name.as_str()) {
+                tracing::warn!(file = %name, "ignored: the server generates this document");
+                continue;
+            }
+            if metadata.len() > MAX_STATIC_FILE {
+                tracing::warn!(file = %name, "ignored: larger than 64 KiB");
+                continue;
+            }
+            let body = Bytes::from(std::fs::read(entry.path())?);
+            files.insert(name.clone(), (content_type(&name), body));
+        }
+        Ok(StaticFiles { files })
+    }
+}
+
+fn is_plain_name(name: &str) -> bool {
+    !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn content_type(name: &str) -> HeaderValue {
+    let value = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("json") => "application/json",
+        Some("txt") => "text/plain; charset=utf-8",
+        Some("html") => "text/html; charset=utf-8",
+        Some(_) => "application/octet-stream",
+        // Apple's app-site-association file has no extension and is JSON.
+        None if name == "apple-app-site-association" => "application/json",
+        None => "application/octet-stream",
+    };
+    HeaderValue::from_static(value)
+}

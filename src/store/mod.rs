@@ -1,0 +1,580 @@
+//! Persistence behind one interface, on SQLite (the embedded default) or PostgreSQL.
+//!
+//! Every query is written once, with `$N` placeholders that both drivers understand, and
+//! runs on whichever pool the `database_url` chose; the backend is matched only inside
+//! this module. Counters that guard against guessing are changed by single conditional
+//! statements, never read in Rust and written back.
+
+mod postgres;
+mod sqlite;
+
+use sqlx::FromRow;
+
+/// The database, chosen once from the `database_url` scheme.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs the same expression against whichever pool backs the store.
+macro_rules! on_backend {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("a record with the same key already exists")]
+    Conflict,
+    #[error("a referenced record does not exist")]
+    MissingReference,
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("schema migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error.as_database_error() {
+            Some(e) if e.is_unique_violation() => StoreError::Conflict,
+            Some(e) if e.is_foreign_key_violation() => StoreError::MissingReference,
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Public,
+    Confidential,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Public => "public",
+            ClientKind::Confidential => "confidential",
+        }
+    }
+}
+
+/// A registered client. `secret_hash` is SHA-256 of a generated 256-bit secret.
+#[derive(Clone)]
+pub struct ClientRecord {
+    pub id: String,
+    pub name: String,
+    pub kind: ClientKind,
+    pub secret_hash: Option<Vec<u8>>,
+    /// Wire names of the grant types the client may use.
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub default_audience: Option<String>,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for ClientRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRecord")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field(
+                "secret_hash",
+                &self.secret_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field("grant_types", &self.grant_types)
+            .field("audiences", &self.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API, or a group of APIs sharing one identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudienceRecord {
+    pub identifier: String,
+    pub scopes: Vec<String>,
+    pub access_token_ttl: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PhoneRecord {
+    pub id: String,
+    pub e164: String,
+    pub user_id: Option<String>,
+    pub verified_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct UserRecord {
+    pub id: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, FromRow)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub purpose: String,
+    pub algorithm: String,
+    pub state: String,
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("kid", &self.kid)
+            .field("purpose", &self.purpose)
+            .field("algorithm", &self.algorithm)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A challenge about to be stored; `code_hash` is the keyed hash of the code.
+#[derive(Clone)]
+pub struct NewChallenge {
+    pub id: String,
+    pub phone: String,
+    pub client_id: String,
+    pub code_hash: Vec<u8>,
+    pub attempts: i64,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started,
+    /// The previous challenge for this phone and client is younger than the cooldown.
+    CoolingDown {
+        since: i64,
+    },
+}
+
+/// One attempt, already counted, against a live challenge.
+#[derive(Clone, FromRow)]
+pub struct SpentAttempt {
+    pub id: String,
+    pub code_hash: Vec<u8>,
+}
+
+#[derive(FromRow)]
+struct ClientRow {
+    id: String,
+    name: String,
+    kind: String,
+    secret_hash: Option<Vec<u8>>,
+    grant_types: String,
+    redirect_uris: String,
+    scopes: String,
+    default_audience: Option<String>,
+    status: String,
+    created_at: i64,
+}
+
+#[derive(FromRow)]
+struct AudienceRow {
+    identifier: String,
+    access_token_ttl: i64,
+    created_at: i64,
+}
+
+fn words(list: &str) -> Vec<String> {
+    list.split_whitespace().map(str::to_owned).collect()
+}
+
+impl Store {
+    /// Opens the database named by `url` and applies the schema migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(sqlite::connect(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::connect(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let store = Store { backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
+            Backend::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The backend's name, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_backend!(self, pool => sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(pool).await)?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_backend!(self, pool => pool.close().await)
+    }
+
+    pub async fn insert_audience(&self, audience: &AudienceRecord) -> Result<()> {
+        const INSERT: &str = r#"
+            INSERT INTO audiences (identifier, access_token_ttl, created_at)
+            VALUES ($1, $2, $3)"#;
+        const INSERT_SCOPE: &str = "INSERT INTO audience_scopes (audience, scope) VALUES ($1, $2)";
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(INSERT)
+                .bind(&audience.identifier)
+                .bind(audience.access_token_ttl)
+                .bind(audience.created_at)
+                .execute(&mut *tx)
+                .await?;
+            for scope in &audience.scopes {
+                sqlx::query(INSERT_SCOPE).bind(&audience.identifier).bind(scope).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    pub async fn audience(&self, identifier: &str) -> Result<Option<AudienceRecord>> {
+        const SELECT: &str = r#"
+            SELECT identifier, access_token_ttl, created_at
+            FROM audiences
+            WHERE identifier = $1"#;
+        const SCOPES: &str = "SELECT scope FROM audience_scopes WHERE audience = $1 ORDER BY scope";
+        let Some(row) = on_backend!(self, pool => {
+            sqlx::query_as::<_, AudienceRow>(SELECT).bind(identifier).fetch_optional(pool).await
+        })?
+        else {
+            return Ok(None);
+        };
+        let scopes = on_backend!(self, pool => {
+            sqlx::query_scalar::<_, String>(SCOPES).bind(identifier).fetch_all(pool).await
+        })?;
+        Ok(Some(AudienceRecord {
+            identifier: row.identifier,
+            scopes,
+            access_token_ttl: row.access_token_ttl,
+            created_at: row.created_at,
+        }))
+    }
+
+    /// Every scope some audience defines, for the discovery document.
+    pub async fn all_scopes(&self) -> Result<Vec<String>> {
+        const SELECT: &str = "SELECT DISTINCT scope FROM audience_scopes ORDER BY scope";
+        Ok(
+            on_backend!(self, pool => sqlx::query_scalar::<_, String>(SELECT).fetch_all(pool).await)?,
+        )
+    }
+
+    pub async fn insert_client(&self, client: &ClientRecord) -> Result<()> {
+        const INSERT: &str = r#"
+            INSERT INTO clients (id, name, kind, secret_hash, grant_types, redirect_uris,
+                                 scopes, default_audience, status, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#;
+        const INSERT_AUDIENCE: &str =
+            "INSERT INTO client_audiences (client_id, audience) VALUES ($1, $2)";
+        let status = if client.active { "active" } else { "disabled" };
+        on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(INSERT)
+                .bind(&client.id)
+                .bind(&client.name)
+                .bind(client.kind.as_str())
+                .bind(&client.secret_hash)
+                .bind(client.grant_types.join(" "))
+                .bind(client.redirect_uris.join(" "))
+                .bind(client.scopes.join(" "))
+                .bind(&client.default_audience)
+                .bind(status)
+                .bind(client.created_at)
+                .execute(&mut *tx)
+                .await?;
+            for audience in &client.audiences {
+                sqlx::query(INSERT_AUDIENCE).bind(&client.id).bind(audience).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>> {
+        const SELECT: &str = r#"
+            SELECT id, name, kind, secret_hash, grant_types, redirect_uris, scopes,
+                   default_audience, status, created_at
+            FROM clients
+            WHERE id = $1"#;
+        const AUDIENCES: &str =
+            "SELECT audience FROM client_audiences WHERE client_id = $1 ORDER BY audience";
+        let Some(row) = on_backend!(self, pool => {
+            sqlx::query_as::<_, ClientRow>(SELECT).bind(id).fetch_optional(pool).await
+        })?
+        else {
+            return Ok(None);
+        };
+        let audiences = on_backend!(self, pool => {
+            sqlx::query_scalar::<_, String>(AUDIENCES).bind(id).fetch_all(pool).await
+        })?;
+        let kind = if row.kind == "public" {
+            ClientKind::Public
+        } else {
+            ClientKind::Confidential
+        };
+        Ok(Some(ClientRecord {
+            id: row.id,
+            name: row.name,
+            kind,
+            secret_hash: row.secret_hash,
+            grant_types: words(&row.grant_types),
+            redirect_uris: words(&row.redirect_uris),
+            scopes: words(&row.scopes),
+            audiences,
+            default_audience: row.default_audience,
+            active: row.status == "active",
+            created_at: row.created_at,
+        }))
+    }
+
+    /// Stores a new challenge for the phone and client, replacing the previous one unless
+    /// that one was created after `cooldown_start` (the resend cooldown). One statement, so
+    /// concurrent starts cannot both pass the cooldown.
+    pub async fn start_challenge(
+        &self,
+        challenge: &NewChallenge,
+        cooldown_start: i64,
+    ) -> Result<StartOutcome> {
+        const UPSERT: &str = r#"
+            INSERT INTO otp_challenges (id, phone, client_id, code_hash, attempts_left,
+                                        expires_at, created_at, consumed_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+            ON CONFLICT (phone, client_id) DO UPDATE
+            SET id = excluded.id,
+                code_hash = excluded.code_hash,
+                attempts_left = excluded.attempts_left,
+                expires_at = excluded.expires_at,
+                created_at = excluded.created_at,
+                consumed_at = NULL
+            WHERE otp_challenges.created_at <= $8
+            RETURNING id"#;
+        const CREATED: &str =
+            "SELECT created_at FROM otp_challenges WHERE phone = $1 AND client_id = $2";
+        let stored = on_backend!(self, pool => {
+            sqlx::query_scalar::<_, String>(UPSERT)
+                .bind(&challenge.id)
+                .bind(&challenge.phone)
+                .bind(&challenge.client_id)
+                .bind(&challenge.code_hash)
+                .bind(challenge.attempts)
+                .bind(challenge.expires_at)
+                .bind(challenge.created_at)
+                .bind(cooldown_start)
+                .fetch_optional(pool)
+                .await
+        })?;
+        if stored.is_some() {
+            return Ok(StartOutcome::Started);
+        }
+        let since = on_backend!(self, pool => {
+            sqlx::query_scalar::<_, i64>(CREATED)
+                .bind(&challenge.phone)
+                .bind(&challenge.client_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(StartOutcome::CoolingDown {
+            since: since.unwrap_or(challenge.created_at),
+        })
+    }
+
+    /// Removes a challenge whose code could not be delivered.
+    pub async fn delete_challenge(&self, id: &str) -> Result<()> {
+        const DELETE: &str = "DELETE FROM otp_challenges WHERE id = $1";
+        on_backend!(self, pool => sqlx::query(DELETE).bind(id).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Counts one attempt against the live challenge of this phone and client and returns
+    /// it, or `None` when there is no live challenge with attempts left. The decrement and
+    /// the check are one statement, so parallel guesses cannot exceed the limit.
+    pub async fn spend_attempt(
+        &self,
+        phone: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<SpentAttempt>> {
+        const SPEND: &str = r#"
+            UPDATE otp_challenges
+            SET attempts_left = attempts_left - 1
+            WHERE phone = $1
+              AND client_id = $2
+              AND consumed_at IS NULL
+              AND attempts_left > 0
+              AND expires_at > $3
+            RETURNING id, code_hash"#;
+        Ok(on_backend!(self, pool => {
+            sqlx::query_as::<_, SpentAttempt>(SPEND)
+                .bind(phone)
+                .bind(client_id)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Marks a challenge used; true for exactly one caller.
+    pub async fn consume_challenge(&self, id: &str, now: i64) -> Result<bool> {
+        const CONSUME: &str = r#"
+            UPDATE otp_challenges
+            SET consumed_at = $2
+            WHERE id = $1 AND consumed_at IS NULL
+            RETURNING id"#;
+        let consumed = on_backend!(self, pool => {
+            sqlx::query_scalar::<_, String>(CONSUME).bind(id).bind(now).fetch_optional(pool).await
+        })?;
+        Ok(consumed.is_some())
+    }
+
+    /// Records that `e164` was just verified, creating the phone record on first sight.
+    pub async fn verify_phone(&self, new_id: &str, e164: &str, now: i64) -> Result<PhoneRecord> {
+        const UPSERT: &str = r#"
+            INSERT INTO phones (id, e164, user_id, verified_at, created_at)
+            VALUES ($1, $2, NULL, $3, $3)
+            ON CONFLICT (e164) DO UPDATE
+            SET verified_at = excluded.verified_at
+            RETURNING id, e164, user_id, verified_at"#;
+        Ok(on_backend!(self, pool => {
+            sqlx::query_as::<_, PhoneRecord>(UPSERT)
+                .bind(new_id)
+                .bind(e164)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+        })?)
+    }
+
+    pub async fn phone(&self, id: &str) -> Result<Option<PhoneRecord>> {
+        const SELECT: &str = "SELECT id, e164, user_id, verified_at FROM phones WHERE id = $1";
+        Ok(on_backend!(self, pool => {
+            sqlx::query_as::<_, PhoneRecord>(SELECT).bind(id).fetch_optional(pool).await
+        })?)
+    }
+
+    /// Creates user `user_id` and links the phone to it, unless the phone already has a
+    /// user; returns the id of the user that holds the phone afterwards.
+    pub async fn link_new_user(&self, phone_id: &str, user_id: &str, now: i64) -> Result<String> {
+        const INSERT_USER: &str =
+            "INSERT INTO users (id, status, created_at) VALUES ($1, 'active', $2)";
+        const LINK: &str = "UPDATE phones SET user_id = $1 WHERE id = $2 AND user_id IS NULL";
+        const HISTORY: &str =
+            "INSERT INTO phone_links (phone_id, user_id, linked_at) VALUES ($1, $2, $3)";
+        const OWNER: &str = "SELECT user_id FROM phones WHERE id = $1";
+        let linked = on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(INSERT_USER).bind(user_id).bind(now).execute(&mut *tx).await?;
+            let linked = sqlx::query(LINK)
+                .bind(user_id)
+                .bind(phone_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if linked {
+                sqlx::query(HISTORY).bind(phone_id).bind(user_id).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok::<bool, sqlx::Error>(linked)
+        })?;
+        if linked {
+            return Ok(user_id.to_owned());
+        }
+        // Another request linked the phone first; its user wins.
+        let owner = on_backend!(self, pool => {
+            sqlx::query_scalar::<_, Option<String>>(OWNER).bind(phone_id).fetch_optional(pool).await
+        })?;
+        owner.flatten().ok_or(StoreError::MissingReference)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
+        const SELECT: &str = "SELECT id, status, created_at FROM users WHERE id = $1";
+        Ok(on_backend!(self, pool => {
+            sqlx::query_as::<_, UserRecord>(SELECT).bind(id).fetch_optional(pool).await
+        })?)
+    }
+
+    pub async fn signing_keys(&self) -> Result<Vec<KeyRecord>> {
+        const SELECT: &str = r#"
+            SELECT kid, purpose, algorithm, state, private_key, created_at
+            FROM signing_keys
+            ORDER BY created_at, kid"#;
+        Ok(on_backend!(self, pool => sqlx::query_as::<_, KeyRecord>(SELECT).fetch_all(pool).await)?)
+    }
+
+    /// Stores `key` as the active key of its purpose unless one is active already;
+    /// true when it was stored.
+    pub async fn insert_active_key(&self, key: &KeyRecord) -> Result<bool> {
+        const INSERT: &str = r#"
+            INSERT INTO signing_keys (kid, purpose, algorithm, state, private_key,
+                                      created_at, activated_at)
+            VALUES ($1, $2, $3, 'active', $4, $5, $5)
+            ON CONFLICT DO NOTHING"#;
+        let inserted = on_backend!(self, pool => {
+            sqlx::query(INSERT)
+                .bind(&key.kid)
+                .bind(&key.purpose)
+                .bind(&key.algorithm)
+                .bind(&key.private_key)
+                .bind(key.created_at)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(inserted == 1)
+    }
+
+    /// The server secret called `name`, stored as `candidate` if it does not exist yet.
+    pub async fn server_secret(&self, name: &str, candidate: &[u8], now: i64) -> Result<Vec<u8>> {
+        const INSERT: &str = r#"
+            INSERT INTO server_secrets (name, value, created_at)
+            VALUES ($1, $2, $3)
+            ON CONFLICT (name) DO NOTHING"#;
+        const SELECT: &str = "SELECT value FROM server_secrets WHERE name = $1";
+        on_backend!(self, pool => {
+            sqlx::query(INSERT).bind(name).bind(candidate).bind(now).execute(pool).await.map(|_| ())
+        })?;
+        Ok(on_backend!(self, pool => {
+            sqlx::query_scalar::<_, Vec<u8>>(SELECT).bind(name).fetch_one(pool).await
+        })?)
+    }
+}
