@@ -1,1 +1,12 @@
+//! The integration suite: the real server on a random port, a fresh SQLite file per test,
+//! real HTTP.
 
+mod cli;
+mod client_credentials;
+mod helpers;
+mod logs;
+mod otp_start;
+mod token_exchange;
+mod token_forgery;
+mod token_sms_otp;
+mod well_known;

@@ -1,0 +1,337 @@
+//! `spawn_app` and the `TestApp` every test drives.
+
+use std::sync::{Arc, Mutex};
+
+use callsign::Application;
+use callsign::clock::{Clock, ManualClock};
+use callsign::config::Config;
+use callsign::registry::{self, NewAudience, NewClient};
+use callsign::services::Services;
+use callsign::sms::{SmsError, SmsMessage, SmsSender};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const SMS_OTP: &str = "urn:callsign:params:oauth:grant-type:sms-otp";
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const PHONE_TOKEN_TYPE: &str = "urn:callsign:params:oauth:token-type:phone_token";
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const ORDERS: &str = "https://orders.api.example.test";
+pub const LEDGER: &str = "https://ledger.api.example.test";
+
+/// Records every message instead of delivering it; the tests read codes from it.
+#[derive(Default)]
+pub struct CaptureSms {
+    sent: Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl SmsSender for CaptureSms {
+    async fn send(&self, message: &SmsMessage) -> Result<(), SmsError> {
+        let entry = (message.to.e164().to_owned(), message.body().to_owned());
+        self.sent.lock().unwrap().push(entry);
+        Ok(())
+    }
+}
+
+impl CaptureSms {
+    /// Every (destination, text) sent so far.
+    pub fn sent(&self) -> Vec<(String, String)> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    pub fn count_to(&self, e164: &str) -> usize {
+        self.sent().iter().filter(|(to, _)| to == e164).count()
+    }
+
+    /// The code of the latest message to `e164`.
+    pub fn latest_code(&self, e164: &str) -> String {
+        let sent = self.sent();
+        let (_, text) = sent
+            .iter()
+            .rev()
+            .find(|(to, _)| to == e164)
+            .unwrap_or_else(|| panic!("no SMS was sent to {e164}"));
+        text.split_whitespace()
+            .map(|word| word.trim_end_matches('.'))
+            .find(|word| word.len() >= 6 && word.bytes().all(|b| b.is_ascii_digit()))
+            .expect("the message carries a code")
+            .to_owned()
+    }
+}
+
+/// A registered client as the tests use it.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestClient {
+    /// `client_id` and, for a confidential client, `client_secret` form fields.
+    pub fn auth(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![("client_id", self.id.clone())];
+        if let Some(secret) = &self.secret {
+            pairs.push(("client_secret", secret.clone()));
+        }
+        pairs
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub sms: Arc<CaptureSms>,
+    pub clock: Arc<ManualClock>,
+    pub services: Arc<Services>,
+    pub database_url: String,
+    pub dir: TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A server with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server whose configuration `configure` adjusts first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let database_url = format!("sqlite://{}", dir.path().join("callsign.db").display());
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        database_url,
+        well_known_dir: dir.path().join("well-known"),
+        ..Config::default()
+    };
+    configure(&mut config);
+    start(config, dir, Arc::new(ManualClock::starting_now())).await
+}
+
+/// Starts a server from a full configuration, keeping `dir` alive with it.
+pub async fn start(config: Config, dir: TempDir, clock: Arc<ManualClock>) -> TestApp {
+    let settings = config.validate().expect("a valid test configuration");
+    let sms = Arc::new(CaptureSms::default());
+    let app = Application::builder(settings)
+        .sms_sender(sms.clone())
+        .clock(clock.clone())
+        .build()
+        .await
+        .expect("the server starts");
+    let address = format!("http://{}", app.local_addr());
+    let issuer = app.issuer().to_owned();
+    let services = app.services().clone();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("the server runs");
+    });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    TestApp {
+        address,
+        issuer,
+        http,
+        sms,
+        clock,
+        services,
+        database_url: config.database_url,
+        dir,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Stops the server and waits until it has released the database.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server task ends cleanly");
+        }
+        self.services.store.close().await;
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn audience(&self, identifier: &str, scopes: &[&str]) {
+        let audience = NewAudience {
+            identifier: identifier.into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ttl: None,
+        };
+        registry::create_audience(&self.services.store, self.clock.as_ref(), audience)
+            .await
+            .expect("the audience is registered");
+    }
+
+    pub async fn client(&self, new: NewClient) -> TestClient {
+        let created = registry::create_client(&self.services.store, self.clock.as_ref(), new)
+            .await
+            .expect("the client is registered");
+        TestClient {
+            id: created.client.id,
+            secret: created.secret.map(|s| s.expose().to_owned()),
+        }
+    }
+
+    /// A public client allowed the phone flow, `audiences` and `scopes`.
+    pub async fn public_client(&self, audiences: &[&str], scopes: &[&str]) -> TestClient {
+        self.client(NewClient {
+            name: "test app".into(),
+            public: true,
+            audiences: audiences.iter().map(|s| s.to_string()).collect(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..NewClient::default()
+        })
+        .await
+    }
+
+    /// A confidential client allowed the phone flow, `audiences` and `scopes`.
+    pub async fn confidential_client(&self, audiences: &[&str], scopes: &[&str]) -> TestClient {
+        self.client(NewClient {
+            name: "test server app".into(),
+            audiences: audiences.iter().map(|s| s.to_string()).collect(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..NewClient::default()
+        })
+        .await
+    }
+
+    /// The usual registrations: the orders and ledger APIs, and a confidential client
+    /// allowed `orders:read` on the orders API only.
+    pub async fn acme(&self) -> TestClient {
+        self.audience(ORDERS, &["orders:read", "orders:write"])
+            .await;
+        self.audience(LEDGER, &["ledger:read", "ledger:admin"])
+            .await;
+        self.confidential_client(&[ORDERS], &["orders:read"]).await
+    }
+
+    pub async fn post_form(&self, path: &str, pairs: &[(&str, String)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(pairs)
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    pub async fn start_otp(&self, client: &TestClient, phone: &str) -> reqwest::Response {
+        let mut pairs = client.auth();
+        pairs.push(("phone_number", phone.into()));
+        self.post_form("/otp/start", &pairs).await
+    }
+
+    pub async fn otp_grant(
+        &self,
+        client: &TestClient,
+        phone: &str,
+        code: &str,
+    ) -> reqwest::Response {
+        let mut pairs = client.auth();
+        pairs.push(("grant_type", SMS_OTP.into()));
+        pairs.push(("phone_number", phone.into()));
+        pairs.push(("otp", code.into()));
+        self.post_form("/token", &pairs).await
+    }
+
+    /// Starts an OTP, answers it, and returns the phone token.
+    pub async fn phone_token(&self, client: &TestClient, phone: &str) -> String {
+        let started = self.start_otp(client, phone).await;
+        assert_eq!(started.status(), 200, "{}", started.text().await.unwrap());
+        let code = self.sms.latest_code(phone);
+        let response = self.otp_grant(client, phone, &code).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"]
+            .as_str()
+            .expect("a phone token")
+            .to_owned()
+    }
+
+    /// A token exchange with the phone token and any extra parameters.
+    pub async fn exchange(
+        &self,
+        client: &TestClient,
+        subject_token: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut pairs = client.auth();
+        pairs.push(("grant_type", TOKEN_EXCHANGE.into()));
+        pairs.push(("subject_token", subject_token.into()));
+        pairs.push(("subject_token_type", PHONE_TOKEN_TYPE.into()));
+        pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        self.post_form("/token", &pairs).await
+    }
+
+    /// Rows in a table, read through a connection of the test's own.
+    pub async fn count(&self, table: &str) -> i64 {
+        let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        count
+    }
+
+    /// A snapshot of the tables a refused request must not change.
+    pub async fn snapshot(&self) -> Vec<i64> {
+        let mut counts = Vec::new();
+        for table in [
+            "users",
+            "phones",
+            "phone_links",
+            "otp_challenges",
+            "clients",
+        ] {
+            counts.push(self.count(table).await);
+        }
+        counts
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Asserts an RFC 6749 error answer and returns its body.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "wrong status");
+    assert_eq!(
+        response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    body
+}
+
+/// The decoded header and claims of a compact JWT, without verifying it.
+pub fn peek(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = token.split('.');
+    let mut decode = || -> Value {
+        let part = parts.next().expect("a JWT part");
+        serde_json::from_slice(&engine.decode(part).expect("base64url")).expect("JSON")
+    };
+    (decode(), decode())
+}
