@@ -95,10 +95,40 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// The variable that sends the suite to PostgreSQL: a URL of a server and a database the
+/// tests may connect to in order to create one fresh database per test.
+pub const POSTGRES_URL_VAR: &str = "CALLSIGN_TEST_POSTGRES_URL";
+
+/// A fresh, empty database for one test: a SQLite file in `dir`, or a new PostgreSQL
+/// database when the suite runs against PostgreSQL.
+pub async fn fresh_database(dir: &TempDir) -> String {
+    let Ok(server) = std::env::var(POSTGRES_URL_VAR) else {
+        return format!("sqlite://{}", dir.path().join("callsign.db").display());
+    };
+    let name = format!(
+        "callsign_test_{}",
+        callsign::crypto::random_id("")
+            .to_lowercase()
+            .replace(['-', '_'], "")
+    );
+    let admin = sqlx::PgPool::connect(&server)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e}"));
+    let create = format!("CREATE DATABASE {name}");
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&admin)
+        .await
+        .expect("a test database");
+    admin.close().await;
+    let mut url = url::Url::parse(&server).expect("a PostgreSQL URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
 /// A server whose configuration `configure` adjusts first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let database_url = format!("sqlite://{}", dir.path().join("callsign.db").display());
+    let database_url = fresh_database(&dir).await;
     let mut config = Config {
         listen: "127.0.0.1:0".into(),
         database_url,
@@ -278,14 +308,29 @@ impl TestApp {
 
     /// Rows in a table, read through a connection of the test's own.
     pub async fn count(&self, table: &str) -> i64 {
-        let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
-        let sql = format!("SELECT COUNT(*) FROM {table}");
-        let count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        count
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
+    /// One integer that `sql` selects, read through a connection of the test's own.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.database_url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+            let value = sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            value
+        } else {
+            let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+            let value = sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            value
+        }
     }
 
     /// A snapshot of the tables a refused request must not change.

@@ -251,11 +251,7 @@ async fn thirty_concurrent_wrong_guesses_never_exceed_max_attempts() {
 
     assert!(statuses.iter().all(|s| *s == 400), "{statuses:?}");
     assert_error(right, 400, "invalid_grant").await;
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-    let left: i64 = sqlx::query_scalar("SELECT attempts_left FROM otp_challenges")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let left = app.scalar("SELECT attempts_left FROM otp_challenges").await;
     assert_eq!(left, 0, "exactly max_attempts guesses were counted");
 }
 

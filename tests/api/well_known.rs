@@ -235,10 +235,7 @@ async fn keys_and_tokens_survive_a_restart() {
 #[tokio::test]
 async fn static_documents_are_served_but_never_shadow_the_generated_ones() {
     let app = spawn_app_with(|config| {
-        let dir = config
-            .database_url
-            .trim_start_matches("sqlite://")
-            .replace("callsign.db", "well-known");
+        let dir = config.well_known_dir.display().to_string();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             format!("{dir}/security.txt"),
