@@ -5,6 +5,17 @@
 //! this module. Counters that guard against guessing are changed by single conditional
 //! statements, never read in Rust and written back.
 
+/// Runs the same expression against whichever pool backs the store. Defined before the
+/// submodules so that each of them can use it.
+macro_rules! on_backend {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
 mod postgres;
 mod sqlite;
 
@@ -20,16 +31,6 @@ pub struct Store {
 enum Backend {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
-}
-
-/// Runs the same expression against whichever pool backs the store.
-macro_rules! on_backend {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
-        }
-    };
 }
 
 #[derive(Debug, thiserror::Error)]
