@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::random_bytes;
 use crate::http::{AppState, StaticFiles, router};
-use crate::keys::{KeyError, KeyRing};
+use crate::keys::{KeyError, KeyProtector, KeySettings, Keys};
 use crate::otp::OtpHasher;
 use crate::services::Services;
 use crate::sms::{self, SmsSender};
@@ -84,13 +84,18 @@ impl ApplicationBuilder {
             .unwrap_or_else(|| sms::from_config(settings.sms_provider));
 
         let store = Store::connect(&settings.database_url).await?;
-        let keys = KeyRing::load_or_create(&store, clock.as_ref()).await?;
+        let keys = Keys::start(
+            store.clone(),
+            clock.clone(),
+            key_settings(&settings),
+            "startup",
+        )
+        .await?;
         let otp_key = store
             .server_secret(OTP_SECRET, &random_bytes::<32>(), clock.now())
             .await?;
         let static_files =
             StaticFiles::load(&settings.well_known_dir).map_err(StartError::StaticFiles)?;
-        let jwks = serde_json::to_vec(keys.jwks()).expect("a JSON value serialises");
         tracing::info!(%issuer, backend = store.kind(), "server ready");
 
         let services = Arc::new(Services {
@@ -105,7 +110,6 @@ impl ApplicationBuilder {
         let state = AppState {
             services: services.clone(),
             static_files: Arc::new(static_files),
-            jwks: jwks.into(),
         };
         Ok(Application {
             listener,
@@ -156,12 +160,44 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "listening");
         let store = self.services.store.clone();
-        axum::serve(self.listener, self.router)
+        let maintenance = tokio::spawn(maintain_keys(self.services.clone()));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(signal)
-            .await?;
+            .await;
+        maintenance.abort();
+        served?;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The key settings a server runs with.
+pub fn key_settings(settings: &Settings) -> KeySettings {
+    let keys = &settings.keys;
+    KeySettings {
+        phone_token_algorithm: keys.phone_token_algorithm,
+        access_token_algorithm: keys.access_token_algorithm,
+        rotation_period: keys.rotation_period,
+        jwks_max_age: i64::from(settings.jwks_max_age),
+        refresh_interval: keys.refresh_interval,
+        phone_token_ttl: settings.phone_token_ttl,
+        protector: KeyProtector::new(keys.encryption_secret.as_ref().map(|s| s.expose())),
+    }
+}
+
+/// Reloads the keys and runs due rotations at the configured interval, so every instance
+/// sees keys that another instance or the CLI created.
+async fn maintain_keys(services: Arc<Services>) {
+    let seconds = u64::try_from(services.keys.settings().refresh_interval).unwrap_or(30);
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(seconds));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        if let Err(error) = services.keys.maintain().await {
+            tracing::error!(error = %error, "key maintenance failed");
+        }
     }
 }
 

@@ -7,10 +7,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::app::Application;
+use crate::app::{Application, key_settings};
 use crate::clock::SystemClock;
 use crate::config::{Config, Settings};
-use crate::keys::KeyRing;
+use crate::keys::{Keys, Purpose};
 use crate::registry::{self, NewAudience, NewClient};
 use crate::store::Store;
 
@@ -94,6 +94,15 @@ pub enum ClientCommand {
 pub enum KeysCommand {
     /// List the signing keys with their purpose and state.
     List,
+    /// Publish a new key that starts signing once every JWKS cache can have seen it.
+    Rotate {
+        /// phone_token or access_token (default: both).
+        #[arg(long, value_name = "P")]
+        purpose: Option<String>,
+        /// Remove this key at once instead: an emergency measure for a compromised key.
+        #[arg(long, value_name = "KID", conflicts_with = "purpose")]
+        revoke: Option<String>,
+    },
 }
 
 /// Loads the configuration and runs the command.
@@ -156,35 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_client(out, &created);
             Ok(())
         }
-        Command::Keys(KeysCommand::List) => {
-            let store = open(&settings).await?;
-            // Listing creates the first keys, as the server would, so the answer is never empty.
-            KeyRing::load_or_create(&store, &SystemClock).await?;
-            let keys = store.signing_keys().await?;
-            let list: Vec<_> = keys
-                .iter()
-                .map(|k| {
-                    json!({"kid": k.kid, "purpose": k.purpose, "algorithm": k.algorithm,
-                           "state": k.state, "created_at": k.created_at})
-                })
-                .collect();
-            out.print(json!({ "keys": list }), || {
-                keys.iter()
-                    .map(|k| {
-                        format!(
-                            "{}  {:<12}  {}  {:<7}  {}",
-                            k.kid,
-                            k.purpose,
-                            k.algorithm,
-                            k.state,
-                            format_utc(k.created_at)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-            Ok(())
-        }
+        Command::Keys(command) => keys(command, &settings, out).await,
     }
 }
 
@@ -199,6 +180,103 @@ async fn serve(settings: Settings, out: Output) -> anyhow::Result<()> {
         || format!("callsign listening on {addr}, issuer {issuer}"),
     );
     app.run_until_stopped().await.context("server failed")
+}
+
+async fn keys(command: KeysCommand, settings: &Settings, out: Output) -> anyhow::Result<()> {
+    let store = open(settings).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let clock = std::sync::Arc::new(SystemClock);
+    let keys = Keys::start(store.clone(), clock, key_settings(settings), &actor).await?;
+    match command {
+        KeysCommand::List => {}
+        KeysCommand::Rotate {
+            revoke: Some(kid), ..
+        } => {
+            let revoked = keys.revoke(&kid, &actor).await?;
+            let max_age = settings.jwks_max_age;
+            let value = json!({
+                "revoked": revoked.kid, "purpose": revoked.purpose.as_str(),
+                "state": revoked.state, "replacement": revoked.replacement,
+            });
+            out.print(value, || {
+                let mut text = format!(
+                    "revoked {} ({} key, was {}).\nTokens it signed stop verifying here once \
+                     each instance reloads its keys, and at resource servers when their cached \
+                     JWKS expires (max-age {max_age} s); their holders must sign in again.",
+                    revoked.kid,
+                    revoked.purpose.as_str(),
+                    revoked.state
+                );
+                if let Some(replacement) = &revoked.replacement {
+                    text.push_str(&format!(
+                        "\n{replacement} signs from now on; resource servers holding an older \
+                         JWKS may refuse its tokens for up to {max_age} s."
+                    ));
+                }
+                text
+            });
+            return Ok(());
+        }
+        KeysCommand::Rotate { purpose, .. } => {
+            let purposes = match purpose.as_deref() {
+                None => Purpose::ALL.to_vec(),
+                Some(name) => vec![Purpose::parse(name).with_context(|| {
+                    format!("unknown purpose {name}: use phone_token or access_token")
+                })?],
+            };
+            let mut rotated = Vec::new();
+            for purpose in purposes {
+                rotated.push(keys.rotate(purpose, &actor).await?);
+            }
+            let value: Vec<_> = rotated
+                .iter()
+                .map(|k| json!({"kid": k.kid, "purpose": k.purpose, "activate_at": k.activate_at}))
+                .collect();
+            out.print(json!({ "rotated": value }), || {
+                rotated
+                    .iter()
+                    .map(|k| {
+                        let at = k.activate_at.map(format_utc).unwrap_or_default();
+                        format!(
+                            "{}: {} is published now and signs from {at}",
+                            k.purpose, k.kid
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            return Ok(());
+        }
+    }
+    let records = store.signing_keys().await?;
+    let list: Vec<_> = records
+        .iter()
+        .map(|k| {
+            json!({"kid": k.kid, "purpose": k.purpose, "algorithm": k.algorithm,
+                   "state": k.state, "created_at": k.created_at, "activate_at": k.activate_at,
+                   "retired_at": k.retired_at})
+        })
+        .collect();
+    out.print(json!({ "keys": list }), || {
+        records
+            .iter()
+            .map(|k| {
+                format!(
+                    "{}  {:<12}  {:<5}  {:<7}  created {}",
+                    k.kid,
+                    k.purpose,
+                    k.algorithm,
+                    k.state,
+                    format_utc(k.created_at)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Store> {

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use phonenumber::country::Id as Region;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+use crate::keys::Algorithm;
 
 use crate::phone::Phone;
 
@@ -21,7 +23,7 @@ const ENV_PREFIX: &str = "CALLSIGN_";
 const ENV_RESERVED_PREFIX: &str = "CALLSIGN_TEST_";
 
 /// The configuration as written by the operator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The issuer identifier; defaults to `http://<listen address>`.
@@ -40,7 +42,7 @@ pub struct Config {
     pub http: HttpConfig,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// An `EnvFilter` directive; `RUST_LOG` wins when set.
@@ -48,14 +50,14 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtpConfig {
     pub length: u32,
@@ -64,14 +66,14 @@ pub struct OtpConfig {
     pub resend_after_seconds: u32,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PhoneConfig {
     /// ISO 3166 region used to read national numbers (those without `+`).
     pub default_region: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PhoneTokenConfig {
     pub ttl_seconds: u32,
@@ -79,7 +81,7 @@ pub struct PhoneTokenConfig {
     pub audiences: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsConfig {
     pub provider: SmsProvider,
@@ -89,28 +91,58 @@ pub struct SmsConfig {
     pub test_numbers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmsProvider {
     /// Prints messages on standard output, for development.
     Console,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignupConfig {
     /// Whether a verified phone with no user gets a new user at token exchange.
     pub create_users: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     /// `Cache-Control: max-age` of the JWKS document.
     pub jwks_max_age_seconds: u32,
+    /// How long a key signs before the next one takes over; 0 turns scheduled rotation off.
+    pub rotation_period_seconds: u32,
+    /// How often each instance reloads the keys from the database.
+    pub refresh_seconds: u32,
+    /// `ES256`, `EdDSA` or `RS256`.
+    pub phone_token_algorithm: String,
+    pub access_token_algorithm: String,
+    /// Encrypts private keys at rest; at least 32 characters.
+    pub encryption_secret: Option<SecretString>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A configured secret: shown by `Debug` as a fixed marker, never as its value.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub request_timeout_seconds: u32,
@@ -185,6 +217,11 @@ impl Default for KeysConfig {
     fn default() -> Self {
         Self {
             jwks_max_age_seconds: 300,
+            rotation_period_seconds: 30 * 24 * 3600,
+            refresh_seconds: 30,
+            phone_token_algorithm: "ES256".into(),
+            access_token_algorithm: "ES256".into(),
+            encryption_secret: None,
         }
     }
 }
@@ -257,6 +294,12 @@ impl Config {
             )
         })?;
         let issuer = self.issuer.as_deref().map(validate_issuer).transpose()?;
+        if issuer.is_none() && listen.ip().is_unspecified() {
+            return Err(invalid(
+                "issuer",
+                "must be set when listening on all interfaces: it cannot be derived from 0.0.0.0",
+            ));
+        }
         if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
         {
             return Err(invalid(
@@ -280,12 +323,7 @@ impl Config {
             30,
             900,
         )?;
-        check_range(
-            "keys.jwks_max_age_seconds",
-            self.keys.jwks_max_age_seconds,
-            0,
-            86_400,
-        )?;
+        let keys = self.keys_settings()?;
         check_range(
             "http.request_timeout_seconds",
             self.http.request_timeout_seconds,
@@ -341,10 +379,53 @@ impl Config {
             test_numbers,
             create_users: self.signup.create_users,
             jwks_max_age: self.keys.jwks_max_age_seconds,
+            keys,
             request_timeout: std::time::Duration::from_secs(
                 self.http.request_timeout_seconds.into(),
             ),
             max_body_bytes: self.http.max_body_bytes,
+        })
+    }
+
+    fn keys_settings(&self) -> Result<KeySettingsConfig, ConfigError> {
+        let keys = &self.keys;
+        check_range(
+            "keys.jwks_max_age_seconds",
+            keys.jwks_max_age_seconds,
+            0,
+            86_400,
+        )?;
+        check_range("keys.refresh_seconds", keys.refresh_seconds, 1, 300)?;
+        let period = keys.rotation_period_seconds;
+        if period != 0 && period < 3600 {
+            return Err(invalid(
+                "keys.rotation_period_seconds",
+                "must be 0 (off) or at least 3600",
+            ));
+        }
+        let algorithm = |key: &str, name: &str| {
+            Algorithm::parse(name).ok_or_else(|| invalid(key, "must be ES256, EdDSA or RS256"))
+        };
+        if let Some(secret) = &keys.encryption_secret
+            && secret.expose().len() < 32
+        {
+            return Err(invalid(
+                "keys.encryption_secret",
+                "must be at least 32 characters",
+            ));
+        }
+        Ok(KeySettingsConfig {
+            phone_token_algorithm: algorithm(
+                "keys.phone_token_algorithm",
+                &keys.phone_token_algorithm,
+            )?,
+            access_token_algorithm: algorithm(
+                "keys.access_token_algorithm",
+                &keys.access_token_algorithm,
+            )?,
+            rotation_period: i64::from(period),
+            refresh_interval: i64::from(keys.refresh_seconds),
+            encryption_secret: keys.encryption_secret.clone(),
         })
     }
 
@@ -386,8 +467,19 @@ pub struct Settings {
     pub test_numbers: HashMap<String, String>,
     pub create_users: bool,
     pub jwks_max_age: u32,
+    pub keys: KeySettingsConfig,
     pub request_timeout: std::time::Duration,
     pub max_body_bytes: usize,
+}
+
+/// Validated `[keys]` settings.
+#[derive(Debug, Clone)]
+pub struct KeySettingsConfig {
+    pub phone_token_algorithm: Algorithm,
+    pub access_token_algorithm: Algorithm,
+    pub rotation_period: i64,
+    pub refresh_interval: i64,
+    pub encryption_secret: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -541,6 +633,19 @@ mod tests {
                 "[sms.test_numbers]\n\"2025550100\" = \"123456\"\n",
                 "sms.test_numbers",
             ),
+            (
+                "[keys]\nrotation_period_seconds = 60\n",
+                "keys.rotation_period_seconds",
+            ),
+            (
+                "[keys]\naccess_token_algorithm = \"HS256\"\n",
+                "keys.access_token_algorithm",
+            ),
+            (
+                "[keys]\nencryption_secret = \"short\"\n",
+                "keys.encryption_secret",
+            ),
+            ("listen = \"0.0.0.0:8080\"\n", "issuer"),
         ];
         for (text, key) in cases {
             let error = load(text, &[]).unwrap().validate().unwrap_err().to_string();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::keys::KeyRing;
+use crate::keys::Keys;
 use crate::otp::OtpHasher;
 use crate::sms::SmsSender;
 use crate::store::Store;
@@ -16,7 +16,7 @@ pub struct Services {
     pub issuer: String,
     pub settings: Settings,
     pub store: Store,
-    pub keys: KeyRing,
+    pub keys: Keys,
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
     pub otp: OtpHasher,

@@ -182,7 +182,8 @@ pub fn issue_access_token(
         auth_time: subject.auth_time,
         amr: subject.amr,
     };
-    let key = services.keys.active(Purpose::AccessToken);
+    let keys = services.keys.current();
+    let key = keys.active(Purpose::AccessToken);
     let access_token = key.sign(ACCESS_TOKEN_TYP, &claims)?;
     tracing::info!(
         client_id = %client.id, sub = %claims.sub, jti = %claims.jti, kid = key.kid(),

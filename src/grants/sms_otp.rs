@@ -141,7 +141,8 @@ pub async fn grant(
         amr: SMS_OTP_AMR.map(String::from).to_vec(),
         scope: scope.and_then(|s| crate::scope::join(&s)),
     };
-    let key = services.keys.active(Purpose::PhoneToken);
+    let keys = services.keys.current();
+    let key = keys.active(Purpose::PhoneToken);
     let token = key.sign(PHONE_TOKEN_TYP, &claims)?;
     tracing::info!(sub = %claims.sub, jti = %claims.jti, kid = key.kid(), "phone token issued");
     Ok(TokenResponse {

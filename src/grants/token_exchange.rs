@@ -88,10 +88,11 @@ fn verify_subject(
     token: &str,
 ) -> Result<PhoneTokenClaims, GrantError> {
     let now = services.clock.now();
-    let claims = verify_phone_token(&services.keys, &services.issuer, token, now).map_err(|e| {
-        tracing::debug!(reason = %e, "subject token refused");
-        GrantError::SubjectToken(e)
-    })?;
+    let claims = verify_phone_token(&services.keys.current(), &services.issuer, token, now)
+        .map_err(|e| {
+            tracing::debug!(reason = %e, "subject token refused");
+            GrantError::SubjectToken(e)
+        })?;
     if claims.client_id != client.id {
         tracing::debug!("subject token belongs to another client");
         return Err(GrantError::SubjectTokenOtherClient);

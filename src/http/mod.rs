@@ -30,8 +30,6 @@ use crate::services::Services;
 pub struct AppState {
     pub services: Arc<Services>,
     pub static_files: Arc<StaticFiles>,
-    /// The JWKS document, serialised once.
-    pub jwks: axum::body::Bytes,
 }
 
 /// The whole application router, mounted under the issuer's path.

@@ -18,8 +18,8 @@ use serde_json::json;
 
 use super::error::OAuthError;
 use super::{AppState, public_max_age};
+use crate::config::KeySettingsConfig;
 use crate::grants::GrantType;
-use crate::keys::ES256;
 
 const DISCOVERY_MAX_AGE: u32 = 300;
 const MAX_STATIC_FILE: u64 = 64 * 1024;
@@ -51,12 +51,12 @@ async fn discovery(State(state): State<AppState>) -> Result<Response, OAuthError
         .all_scopes()
         .await
         .map_err(|e| OAuthError::internal(&e))?;
-    let document = metadata(&services.issuer, &scopes);
+    let document = metadata(&services.issuer, &scopes, &services.settings.keys);
     let cache = public_max_age(DISCOVERY_MAX_AGE);
     Ok(([(header::CACHE_CONTROL, cache)], axum::Json(document)).into_response())
 }
 
-fn metadata(issuer: &str, scopes: &[String]) -> serde_json::Value {
+fn metadata(issuer: &str, scopes: &[String], keys: &KeySettingsConfig) -> serde_json::Value {
     let grant_types: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_wire()).collect();
     json!({
         "issuer": issuer,
@@ -78,8 +78,8 @@ fn metadata(issuer: &str, scopes: &[String]) -> serde_json::Value {
             "iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "auth_time",
             "amr", "phone_number", "phone_number_verified",
         ],
-        "access_token_signing_alg_values_supported": [ES256],
-        "phone_token_signing_alg_values_supported": [ES256],
+        "access_token_signing_alg_values_supported": [keys.access_token_algorithm.as_str()],
+        "phone_token_signing_alg_values_supported": [keys.phone_token_algorithm.as_str()],
         "authorization_response_iss_parameter_supported": true,
     })
 }
@@ -87,9 +87,10 @@ fn metadata(issuer: &str, scopes: &[String]) -> serde_json::Value {
 async fn jwks(State(state): State<AppState>) -> Response {
     let cache = public_max_age(state.services.settings.jwks_max_age);
     let json = HeaderValue::from_static("application/json");
+    let jwks = Bytes::from_owner(state.services.keys.current().jwks());
     (
         [(header::CONTENT_TYPE, json), (header::CACHE_CONTROL, cache)],
-        state.jwks.clone(),
+        jwks,
     )
         .into_response()
 }

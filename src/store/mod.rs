@@ -16,10 +16,13 @@ macro_rules! on_backend {
     };
 }
 
+mod keys;
 mod postgres;
 mod sqlite;
 
 use sqlx::FromRow;
+
+pub use keys::AuditEvent;
 
 /// The database, chosen once from the `database_url` scheme.
 #[derive(Clone, Debug)]
@@ -130,14 +133,20 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// A signing key as stored; `private_key` is sealed by the key protector.
 #[derive(Clone, FromRow)]
 pub struct KeyRecord {
     pub kid: String,
     pub purpose: String,
     pub algorithm: String,
+    /// `next`, `active` or `retired`.
     pub state: String,
     pub private_key: Vec<u8>,
     pub created_at: i64,
+    /// When a `next` key starts signing.
+    pub activate_at: Option<i64>,
+    pub activated_at: Option<i64>,
+    pub retired_at: Option<i64>,
 }
 
 impl std::fmt::Debug for KeyRecord {
@@ -147,6 +156,8 @@ impl std::fmt::Debug for KeyRecord {
             .field("purpose", &self.purpose)
             .field("algorithm", &self.algorithm)
             .field("state", &self.state)
+            .field("activate_at", &self.activate_at)
+            .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
     }
 }
@@ -532,36 +543,6 @@ impl Store {
         Ok(on_backend!(self, pool => {
             sqlx::query_as::<_, UserRecord>(SELECT).bind(id).fetch_optional(pool).await
         })?)
-    }
-
-    pub async fn signing_keys(&self) -> Result<Vec<KeyRecord>> {
-        const SELECT: &str = r#"
-            SELECT kid, purpose, algorithm, state, private_key, created_at
-            FROM signing_keys
-            ORDER BY created_at, kid"#;
-        Ok(on_backend!(self, pool => sqlx::query_as::<_, KeyRecord>(SELECT).fetch_all(pool).await)?)
-    }
-
-    /// Stores `key` as the active key of its purpose unless one is active already;
-    /// true when it was stored.
-    pub async fn insert_active_key(&self, key: &KeyRecord) -> Result<bool> {
-        const INSERT: &str = r#"
-            INSERT INTO signing_keys (kid, purpose, algorithm, state, private_key,
-                                      created_at, activated_at)
-            VALUES ($1, $2, $3, 'active', $4, $5, $5)
-            ON CONFLICT DO NOTHING"#;
-        let inserted = on_backend!(self, pool => {
-            sqlx::query(INSERT)
-                .bind(&key.kid)
-                .bind(&key.purpose)
-                .bind(&key.algorithm)
-                .bind(&key.private_key)
-                .bind(key.created_at)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(inserted == 1)
     }
 
     /// The server secret called `name`, stored as `candidate` if it does not exist yet.

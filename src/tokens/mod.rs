@@ -18,6 +18,8 @@ pub const PHONE_TOKEN_TYP: &str = "phone-token+jwt";
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// Authentication methods of a phone proven by an SMS code (RFC 8176).
 pub const SMS_OTP_AMR: [&str; 2] = ["sms", "otp"];
+/// The only algorithms a token may name: never `none`, never HMAC.
+const ALLOWED_ALGORITHMS: [Algorithm; 3] = [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256];
 /// Tokens longer than this are refused before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -175,16 +177,20 @@ fn verify<T: DeserializeOwned + Expiring>(
         return Err(TokenError::Malformed);
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header.alg != Algorithm::ES256 {
+    if !ALLOWED_ALGORITHMS.contains(&header.alg) {
         return Err(TokenError::AlgorithmNotAllowed);
     }
     let kid = header.kid.as_deref().ok_or(TokenError::UnknownKid)?;
     let key = keys.find(purpose, kid).ok_or(TokenError::UnknownKid)?;
+    // Each key is bound to one algorithm (RFC 8725 §3.1); the header cannot choose another.
+    if header.alg != key.algorithm().jwt() {
+        return Err(TokenError::AlgorithmNotAllowed);
+    }
     if !typ_matches(header.typ.as_deref(), typ) {
         return Err(TokenError::WrongTyp);
     }
 
-    let mut validation = Validation::new(key.algorithm());
+    let mut validation = Validation::new(key.algorithm().jwt());
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);

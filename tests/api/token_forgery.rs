@@ -246,7 +246,8 @@ async fn a_real_signature_does_not_excuse_a_wrong_typ_issuer_audience_or_expiry(
     let s = setup().await;
     let (_, original) = peek(&s.token);
     let claims: PhoneTokenClaims = serde_json::from_value(original).unwrap();
-    let key = s.app.services.keys.active(Purpose::PhoneToken);
+    let ring = s.app.services.keys.current();
+    let key = ring.active(Purpose::PhoneToken);
     let now = s.app.now();
 
     let wrong_iss = PhoneTokenClaims {
@@ -288,7 +289,8 @@ async fn an_access_token_is_not_a_phone_token_and_a_phone_token_is_not_an_access
     // Signed by the access-token key with the phone-token typ: the keys differ by purpose.
     let (_, claims) = peek(&s.token);
     let claims: PhoneTokenClaims = serde_json::from_value(claims).unwrap();
-    let access_key = s.app.services.keys.active(Purpose::AccessToken);
+    let ring = s.app.services.keys.current();
+    let access_key = ring.active(Purpose::AccessToken);
     assert_refused(
         &s,
         &access_key.sign(tokens::PHONE_TOKEN_TYP, &claims).unwrap(),
@@ -298,20 +300,15 @@ async fn an_access_token_is_not_a_phone_token_and_a_phone_token_is_not_an_access
     // A resource server's check refuses the phone token.
     let services = &s.app.services;
     let verdict = tokens::verify_access_token(
-        &services.keys,
+        &ring,
         &services.issuer,
         &services.issuer,
         &s.token,
         s.app.now(),
     );
     assert_eq!(verdict.unwrap_err(), tokens::TokenError::UnknownKid);
-    let verdict = tokens::verify_access_token(
-        &services.keys,
-        &services.issuer,
-        ORDERS,
-        access_token,
-        s.app.now(),
-    );
+    let verdict =
+        tokens::verify_access_token(&ring, &services.issuer, ORDERS, access_token, s.app.now());
     assert!(verdict.is_ok());
 }
 
