@@ -1,6 +1,8 @@
 //! Logging: tracing to standard error, as text or JSON, filtered by `RUST_LOG` or the
 //! configured level.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -14,10 +16,15 @@ pub fn init(level: &str, format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("callsign=info,tower_http=info"));
     let registry = tracing_subscriber::registry().with(filter);
     let writer = std::io::stderr;
+    let ansi = std::io::stderr().is_terminal();
     // A subscriber may already be installed (for instance by an embedding program).
     let _ = match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(writer),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json().with_writer(writer))

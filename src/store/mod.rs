@@ -233,7 +233,7 @@ impl Store {
     /// Applies the migrations that have not run yet.
     pub async fn migrate(&self) -> Result<()> {
         match &self.backend {
-            Backend::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
+            Backend::Sqlite(pool) => sqlite::migrate(pool).await?,
             Backend::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
         Ok(())

@@ -191,6 +191,29 @@ impl TestApp {
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
+    /// Another instance of the same deployment: the same database, issuer and clock.
+    pub async fn second_instance(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let config = Config {
+            issuer: Some(self.issuer.clone()),
+            listen: "127.0.0.1:0".into(),
+            database_url: self.database_url.clone(),
+            well_known_dir: dir.path().join("well-known"),
+            ..Config::default()
+        };
+        start(config, dir, self.clock.clone()).await
+    }
+
+    pub async fn jwks(&self) -> Value {
+        let response = self
+            .http
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap();
+        response.json().await.expect("a JWKS")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -1,90 +1,172 @@
 //! What the logs of a whole flow may contain: never a code, a token, a client secret or a
-//! full phone number.
+//! full phone number. The real binary runs with every log level on, and everything it
+//! writes to standard error is read.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 
 use serde_json::Value;
-use tracing_subscriber::fmt::MakeWriter;
 
-use crate::helpers::{ORDERS, spawn_app_with};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
+fn callsign(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callsign"));
+    command.current_dir(dir);
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("CALLSIGN_")) {
+        command.env_remove(name);
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    command
+        .env("RUST_LOG", "trace")
+        .env("CALLSIGN_OTP__LENGTH", "10");
+    command
 }
 
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
+/// Runs a CLI command, returning its JSON answer and what it logged.
+fn run(dir: &Path, args: &[&str]) -> (Value, String) {
+    let output = callsign(dir).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        serde_json::from_slice(&output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
 }
 
-// A current-thread runtime keeps the server's tasks on this thread, under this subscriber.
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test]
 async fn a_full_flow_logs_no_code_token_secret_or_phone_number() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .without_time()
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Ten-digit codes cannot turn up in a log line by chance.
-    let app = spawn_app_with(|c| c.otp.length = 10).await;
-    let acme = app.acme().await;
-    let phone = "+12025550190";
+    let dir = tempfile::tempdir().unwrap();
+    let orders = "https://orders.api.example.test";
+    let (_, mut logs) = run(
+        dir.path(),
+        &["--json", "audience", "create", "--identifier", orders],
+    );
+    let (client, client_logs) = run(
+        dir.path(),
+        &[
+            "--json",
+            "client",
+            "create",
+            "--name",
+            "acme",
+            "--audience",
+            orders,
+        ],
+    );
+    logs.push_str(&client_logs);
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
 
-    app.start_otp(&acme, phone).await;
-    let code = app.sms.latest_code(phone);
-    let wrong = app.otp_grant(&acme, phone, "0000000000").await;
-    assert_eq!(wrong.status(), 400);
-    let granted: Value = app
-        .otp_grant(&acme, phone, &code)
-        .await
-        .json()
+    let mut server = callsign(dir.path())
+        .args(["--json", "serve"])
+        .env("CALLSIGN_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = server.stderr.take().unwrap();
+    let collected = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let (lines, stdout_lines) = mpsc::channel::<String>();
+    let stdout = server.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = std::time::Duration::from_secs(20);
+    let started: Value = serde_json::from_str(&stdout_lines.recv_timeout(wait).unwrap()).unwrap();
+    let base = format!("http://{}", started["listening"].as_str().unwrap());
+    let http = reqwest::Client::new();
+    let phone = "+12025550190";
+    let post =
+        |form: Vec<(&'static str, String)>| http.post(format!("{base}/token")).form(&form).send();
+    let auth = || {
+        vec![
+            ("client_id", client_id.clone()),
+            ("client_secret", secret.clone()),
+        ]
+    };
+
+    let mut form = auth();
+    form.push(("phone_number", phone.to_owned()));
+    let response = http
+        .post(format!("{base}/otp/start"))
+        .form(&form)
+        .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 200);
+    let sms = stdout_lines.recv_timeout(wait).unwrap();
+    let code = sms.split("code is ").nth(1).unwrap()[..10].to_owned();
+    let grant = |otp: &str| {
+        let mut form = auth();
+        form.extend([
+            (
+                "grant_type",
+                "urn:callsign:params:oauth:grant-type:sms-otp".to_owned(),
+            ),
+            ("phone_number", phone.to_owned()),
+            ("otp", otp.to_owned()),
+        ]);
+        form
+    };
+    assert_eq!(post(grant("0000000000")).await.unwrap().status(), 400);
+    let granted: Value = post(grant(&code)).await.unwrap().json().await.unwrap();
     let phone_token = granted["access_token"].as_str().unwrap().to_owned();
-    let exchanged: Value = app
-        .exchange(&acme, &phone_token, &[("audience", ORDERS)])
+    let exchange = |token: &str| {
+        let mut form = auth();
+        form.extend([
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange".to_owned(),
+            ),
+            ("subject_token", token.to_owned()),
+            (
+                "subject_token_type",
+                "urn:callsign:params:oauth:token-type:phone_token".to_owned(),
+            ),
+        ]);
+        form
+    };
+    let exchanged: Value = post(exchange(&phone_token))
         .await
+        .unwrap()
         .json()
         .await
         .unwrap();
     let access_token = exchanged["access_token"].as_str().unwrap().to_owned();
-    let refused = app.exchange(&acme, &access_token, &[]).await;
-    assert_eq!(refused.status(), 400);
-    let secret = acme.secret.clone().unwrap();
-    let basic = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(&acme.id, Some("wrong-secret-value"))
+    assert_eq!(post(exchange(&access_token)).await.unwrap().status(), 400);
+    let basic = http
+        .post(format!("{base}/token"))
+        .basic_auth(&client_id, Some("wrong-secret-value"))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
         .unwrap();
     assert_eq!(basic.status(), 401);
-    app.stop().await;
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    server.wait().unwrap();
+    logs.push_str(&collected.join().unwrap());
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("phone token issued") && logs.contains("access token issued"),
         "{logs}"
     );
-    assert!(logs.contains("+1••••••••90"), "the phone appears masked");
+    assert!(
+        logs.contains("+1••••••••90"),
+        "the phone appears masked:\n{logs}"
+    );
     let signature = |token: &str| token.rsplit('.').next().unwrap().to_owned();
     for secret_value in [
         code.as_str(),

@@ -4,6 +4,8 @@
 mod cli;
 mod client_credentials;
 mod helpers;
+mod instances;
+mod keys;
 mod logs;
 mod otp_start;
 mod token_exchange;
