@@ -403,3 +403,79 @@ pub fn peek(token: &str) -> (Value, Value) {
     };
     (decode(), decode())
 }
+
+/// The real `callsign` binary started with `serve` in a folder of its own.
+pub struct RunningBinary {
+    pub base: String,
+    /// Lines the server printed on standard output after its start line (console SMS).
+    pub stdout: std::sync::mpsc::Receiver<String>,
+    child: std::process::Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// A `callsign` command in `dir` with none of the caller's `CALLSIGN_` variables.
+pub fn callsign_command(dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_callsign"));
+    command.current_dir(dir).env_remove("RUST_LOG");
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("CALLSIGN_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+impl RunningBinary {
+    /// Starts `command` (which must run `--json serve`) and waits for its start line.
+    pub fn start(mut command: std::process::Command) -> RunningBinary {
+        use std::io::{BufRead, Read};
+        use std::process::Stdio;
+        let mut child = command
+            .env("CALLSIGN_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let (sender, stdout) = std::sync::mpsc::channel::<String>();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = stdout
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a start line");
+        let started: Value = serde_json::from_str(&first).expect("a JSON start line");
+        let base = format!("http://{}", started["listening"].as_str().unwrap());
+        RunningBinary {
+            base,
+            stdout,
+            child,
+            stderr,
+        }
+    }
+
+    /// The next line on standard output.
+    pub fn next_line(&self) -> String {
+        self.stdout
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a line")
+    }
+
+    /// Stops the server with SIGTERM and returns everything it logged.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let _ = self.child.wait();
+        self.stderr.join().unwrap_or_default()
+    }
+}

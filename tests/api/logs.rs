@@ -2,19 +2,14 @@
 //! full phone number. The real binary runs with every log level on, and everything it
 //! writes to standard error is read.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 
 use serde_json::Value;
 
-fn callsign(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_callsign"));
-    command.current_dir(dir);
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("CALLSIGN_")) {
-        command.env_remove(name);
-    }
+use crate::helpers::{RunningBinary, callsign_command};
+
+fn callsign(dir: &Path) -> std::process::Command {
+    let mut command = callsign_command(dir);
     command
         .env("RUST_LOG", "trace")
         .env("CALLSIGN_OTP__LENGTH", "10");
@@ -58,32 +53,10 @@ async fn a_full_flow_logs_no_code_token_secret_or_phone_number() {
     logs.push_str(&client_logs);
     let client_id = client["client_id"].as_str().unwrap().to_owned();
     let secret = client["client_secret"].as_str().unwrap().to_owned();
-
-    let mut server = callsign(dir.path())
-        .args(["--json", "serve"])
-        .env("CALLSIGN_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = server.stderr.take().unwrap();
-    let collected = std::thread::spawn(move || {
-        let mut text = String::new();
-        stderr.read_to_string(&mut text).unwrap();
-        text
-    });
-    let (lines, stdout_lines) = mpsc::channel::<String>();
-    let stdout = server.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    let wait = std::time::Duration::from_secs(20);
-    let started: Value = serde_json::from_str(&stdout_lines.recv_timeout(wait).unwrap()).unwrap();
-    let base = format!("http://{}", started["listening"].as_str().unwrap());
+    let mut serve = callsign(dir.path());
+    serve.args(["--json", "serve"]);
+    let server = RunningBinary::start(serve);
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let phone = "+12025550190";
     let post =
@@ -104,7 +77,7 @@ async fn a_full_flow_logs_no_code_token_secret_or_phone_number() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let sms = stdout_lines.recv_timeout(wait).unwrap();
+    let sms = server.next_line();
     let code = sms.split("code is ").nth(1).unwrap()[..10].to_owned();
     let grant = |otp: &str| {
         let mut form = auth();
@@ -152,12 +125,7 @@ async fn a_full_flow_logs_no_code_token_secret_or_phone_number() {
         .await
         .unwrap();
     assert_eq!(basic.status(), 401);
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    server.wait().unwrap();
-    logs.push_str(&collected.join().unwrap());
+    logs.push_str(&server.stop());
 
     assert!(
         logs.contains("phone token issued") && logs.contains("access token issued"),

@@ -8,6 +8,7 @@ mod instances;
 mod keys;
 mod logs;
 mod otp_start;
+mod time_zones;
 mod token_exchange;
 mod token_forgery;
 mod token_sms_otp;
