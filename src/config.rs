@@ -275,14 +275,33 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        for (name, value) in env {
-            if name.starts_with(ENV_PREFIX) && !name.starts_with(ENV_RESERVED_PREFIX) {
-                apply_env(&mut table, &name, &value)?;
-            }
+        let file_only = table.clone();
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| {
+                name.starts_with(ENV_PREFIX) && !name.starts_with(ENV_RESERVED_PREFIX)
+            })
+            .collect();
+        for (name, value) in &overrides {
+            apply_env(&mut table, name, value)?;
         }
-        // Deserialise from text so that errors point at the offending key.
-        let text = toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))
+        match deserialize(&table) {
+            Ok(config) => Ok(config),
+            // Name the variable at fault when the file alone was fine.
+            Err(error) if deserialize(&file_only).is_ok() => {
+                let mut partial = file_only;
+                for (name, value) in &overrides {
+                    apply_env(&mut partial, name, value)?;
+                    if let Err(error) = deserialize(&partial) {
+                        return Err(ConfigError::Parse(format!(
+                            "environment variable {name}: {error}"
+                        )));
+                    }
+                }
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Checks every value and turns the configuration into typed settings.
@@ -532,6 +551,12 @@ fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
     Ok(issuer.to_owned())
 }
 
+/// Deserialises from text so that errors point at the offending key.
+fn deserialize(table: &toml::Table) -> Result<Config, ConfigError> {
+    let text = toml::to_string(table).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))
+}
+
 fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
     let path: Vec<String> = name[ENV_PREFIX.len()..]
         .split("__")
@@ -608,7 +633,10 @@ mod tests {
         let error = load("", &[("CALLSIGN_OTP__LENGHT", "6")])
             .unwrap_err()
             .to_string();
-        assert!(error.contains("lenght"), "{error}");
+        assert!(
+            error.contains("CALLSIGN_OTP__LENGHT") && error.contains("lenght"),
+            "{error}"
+        );
         let error = load("colour = 1\n", &[]).unwrap_err().to_string();
         assert!(error.contains("colour"), "{error}");
     }

@@ -115,7 +115,11 @@ pub async fn grant(
         .otp
         .matches(&attempt.id, request.code, &attempt.code_hash)
     {
-        tracing::debug!("wrong code");
+        if attempt.attempts_left == 0 {
+            tracing::warn!("attempts exhausted: the code is dead");
+        } else {
+            tracing::debug!("wrong code");
+        }
         return Err(GrantError::OtpMismatch);
     }
     if !store.consume_challenge(&attempt.id, now).await? {

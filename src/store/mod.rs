@@ -188,6 +188,7 @@ pub enum StartOutcome {
 pub struct SpentAttempt {
     pub id: String,
     pub code_hash: Vec<u8>,
+    pub attempts_left: i64,
 }
 
 #[derive(FromRow)]
@@ -452,7 +453,7 @@ impl Store {
               AND consumed_at IS NULL
               AND attempts_left > 0
               AND expires_at > $3
-            RETURNING id, code_hash"#;
+            RETURNING id, code_hash, attempts_left"#;
         Ok(on_backend!(self, pool => {
             sqlx::query_as::<_, SpentAttempt>(SPEND)
                 .bind(phone)
