@@ -178,10 +178,12 @@ pub fn key_settings(settings: &Settings) -> KeySettings {
     KeySettings {
         phone_token_algorithm: keys.phone_token_algorithm,
         access_token_algorithm: keys.access_token_algorithm,
+        id_token_algorithm: keys.id_token_algorithm,
         rotation_period: keys.rotation_period,
         jwks_max_age: i64::from(settings.jwks_max_age),
         refresh_interval: keys.refresh_interval,
         phone_token_ttl: settings.phone_token_ttl,
+        id_token_ttl: settings.tokens.id_token_ttl,
         protector: KeyProtector::new(keys.encryption_secret.as_ref().map(|s| s.expose())),
     }
 }

@@ -87,6 +87,9 @@ pub enum ClientCommand {
         scopes: Vec<String>,
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
+        /// One of the operator's own apps: its users are not asked for consent.
+        #[arg(long)]
+        first_party: bool,
     },
 }
 
@@ -150,6 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             default_audience,
             scopes,
             redirect_uris,
+            first_party,
         }) => {
             let store = open(&settings).await?;
             let new = NewClient {
@@ -160,6 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 default_audience,
                 scopes,
                 redirect_uris,
+                first_party,
             };
             let created = registry::create_client(&store, &SystemClock, new).await?;
             print_client(out, &created);

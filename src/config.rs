@@ -39,7 +39,34 @@ pub struct Config {
     pub sms: SmsConfig,
     pub signup: SignupConfig,
     pub keys: KeysConfig,
+    pub tokens: TokensConfig,
     pub http: HttpConfig,
+}
+
+/// Lifetimes of the browser flow's artefacts and of refresh tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    pub authorization_code_ttl_seconds: u32,
+    pub id_token_ttl_seconds: u32,
+    /// A refresh token unused this long expires (sliding lifetime).
+    pub refresh_token_idle_seconds: u32,
+    /// No refresh token outlives its sign-in by more than this (absolute lifetime).
+    pub refresh_token_max_seconds: u32,
+    /// How long a person has to finish signing in.
+    pub login_ttl_seconds: u32,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            authorization_code_ttl_seconds: 60,
+            id_token_ttl_seconds: 300,
+            refresh_token_idle_seconds: 14 * 86_400,
+            refresh_token_max_seconds: 90 * 86_400,
+            login_ttl_seconds: 600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +144,7 @@ pub struct KeysConfig {
     /// `ES256`, `EdDSA` or `RS256`.
     pub phone_token_algorithm: String,
     pub access_token_algorithm: String,
+    pub id_token_algorithm: String,
     /// Encrypts private keys at rest; at least 32 characters.
     pub encryption_secret: Option<SecretString>,
 }
@@ -163,6 +191,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             signup: SignupConfig::default(),
             keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
             http: HttpConfig::default(),
         }
     }
@@ -221,6 +250,7 @@ impl Default for KeysConfig {
             refresh_seconds: 30,
             phone_token_algorithm: "ES256".into(),
             access_token_algorithm: "ES256".into(),
+            id_token_algorithm: "RS256".into(),
             encryption_secret: None,
         }
     }
@@ -343,6 +373,7 @@ impl Config {
             900,
         )?;
         let keys = self.keys_settings()?;
+        let tokens = self.token_settings()?;
         check_range(
             "http.request_timeout_seconds",
             self.http.request_timeout_seconds,
@@ -399,10 +430,49 @@ impl Config {
             create_users: self.signup.create_users,
             jwks_max_age: self.keys.jwks_max_age_seconds,
             keys,
+            tokens,
             request_timeout: std::time::Duration::from_secs(
                 self.http.request_timeout_seconds.into(),
             ),
             max_body_bytes: self.http.max_body_bytes,
+        })
+    }
+
+    fn token_settings(&self) -> Result<TokenSettings, ConfigError> {
+        let t = &self.tokens;
+        check_range(
+            "tokens.authorization_code_ttl_seconds",
+            t.authorization_code_ttl_seconds,
+            10,
+            600,
+        )?;
+        check_range(
+            "tokens.id_token_ttl_seconds",
+            t.id_token_ttl_seconds,
+            60,
+            3600,
+        )?;
+        check_range("tokens.login_ttl_seconds", t.login_ttl_seconds, 60, 3600)?;
+        let year = 365 * 86_400;
+        check_range(
+            "tokens.refresh_token_idle_seconds",
+            t.refresh_token_idle_seconds,
+            3600,
+            year,
+        )?;
+        let idle = t.refresh_token_idle_seconds;
+        check_range(
+            "tokens.refresh_token_max_seconds",
+            t.refresh_token_max_seconds,
+            idle,
+            2 * year,
+        )?;
+        Ok(TokenSettings {
+            code_ttl: i64::from(t.authorization_code_ttl_seconds),
+            id_token_ttl: i64::from(t.id_token_ttl_seconds),
+            refresh_idle: i64::from(t.refresh_token_idle_seconds),
+            refresh_max: i64::from(t.refresh_token_max_seconds),
+            login_ttl: i64::from(t.login_ttl_seconds),
         })
     }
 
@@ -442,6 +512,7 @@ impl Config {
                 "keys.access_token_algorithm",
                 &keys.access_token_algorithm,
             )?,
+            id_token_algorithm: algorithm("keys.id_token_algorithm", &keys.id_token_algorithm)?,
             rotation_period: i64::from(period),
             refresh_interval: i64::from(keys.refresh_seconds),
             encryption_secret: keys.encryption_secret.clone(),
@@ -487,8 +558,19 @@ pub struct Settings {
     pub create_users: bool,
     pub jwks_max_age: u32,
     pub keys: KeySettingsConfig,
+    pub tokens: TokenSettings,
     pub request_timeout: std::time::Duration,
     pub max_body_bytes: usize,
+}
+
+/// Validated `[tokens]` settings, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSettings {
+    pub code_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_idle: i64,
+    pub refresh_max: i64,
+    pub login_ttl: i64,
 }
 
 /// Validated `[keys]` settings.
@@ -496,6 +578,7 @@ pub struct Settings {
 pub struct KeySettingsConfig {
     pub phone_token_algorithm: Algorithm,
     pub access_token_algorithm: Algorithm,
+    pub id_token_algorithm: Algorithm,
     pub rotation_period: i64,
     pub refresh_interval: i64,
     pub encryption_secret: Option<SecretString>,

@@ -25,6 +25,7 @@ pub mod services;
 pub mod sms;
 pub mod store;
 pub mod telemetry;
+pub mod token_status;
 pub mod tokens;
 
 pub use app::Application;

@@ -4,7 +4,7 @@
 use crate::clients::ClientSecret;
 use crate::clock::Clock;
 use crate::crypto::random_id;
-use crate::grants::GrantType;
+use crate::grants::{GrantType, OPENID_SCOPES};
 use crate::scope;
 use crate::store::{AudienceRecord, ClientKind, ClientRecord, Store, StoreError};
 
@@ -80,6 +80,8 @@ pub struct NewClient {
     pub default_audience: Option<String>,
     pub scopes: Vec<String>,
     pub redirect_uris: Vec<String>,
+    /// Skips the consent page: for the operator's own apps.
+    pub first_party: bool,
 }
 
 /// A registered client and, for a confidential one, its secret: shown once, never stored.
@@ -112,10 +114,10 @@ pub async fn create_client(
         (None, _) => None,
     };
     let scopes = validate_scopes(&new.scopes)?;
-    if let Some(orphan) = scopes
-        .iter()
-        .find(|s| !audiences.iter().any(|a| a.scopes.contains(s)))
-    {
+    let defined = |s: &String| {
+        OPENID_SCOPES.contains(&s.as_str()) || audiences.iter().any(|a| a.scopes.contains(s))
+    };
+    if let Some(orphan) = scopes.iter().find(|s| !defined(s)) {
         return Err(invalid(
             "scope",
             format!("{orphan} is defined by none of the client's audiences"),
@@ -127,6 +129,12 @@ pub async fn create_client(
         .map(|uri| validate_redirect_uri(uri))
         .collect::<Result<Vec<_>, _>>()?;
 
+    if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(invalid(
+            "redirect-uri",
+            "the authorization_code grant needs a redirect URI",
+        ));
+    }
     let secret = (!new.public).then(ClientSecret::generate);
     let client = ClientRecord {
         id: random_id("cl_"),
@@ -142,6 +150,7 @@ pub async fn create_client(
         scopes,
         audiences: audiences.into_iter().map(|a| a.identifier).collect(),
         default_audience,
+        first_party: new.first_party,
         active: true,
         created_at: clock.now(),
     };

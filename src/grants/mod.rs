@@ -3,7 +3,10 @@
 //! Grants speak in domain types and [`GrantError`]; the HTTP layer turns requests into
 //! them and maps every error to its RFC 6749 wire code in one place.
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
+mod session;
 pub mod sms_otp;
 mod targets;
 pub mod token_exchange;
@@ -17,6 +20,7 @@ use crate::services::Services;
 use crate::store::{AudienceRecord, ClientRecord, StoreError};
 use crate::tokens::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, TokenError};
 
+pub use session::{Session, issue_session_tokens, new_family, userinfo_audience};
 pub use targets::{resolve_scopes, resolve_targets};
 
 /// `urn:callsign:params:oauth:grant-type:sms-otp`
@@ -24,6 +28,10 @@ pub const SMS_OTP_GRANT: &str = "urn:callsign:params:oauth:grant-type:sms-otp";
 /// RFC 8693 §2.1.
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const CLIENT_CREDENTIALS_GRANT: &str = "client_credentials";
+pub const AUTHORIZATION_CODE_GRANT: &str = "authorization_code";
+pub const REFRESH_TOKEN_GRANT: &str = "refresh_token";
+/// Scopes OpenID Connect defines; they need no audience.
+pub const OPENID_SCOPES: [&str; 3] = ["openid", "phone", "offline_access"];
 /// The token type URI of phone tokens.
 pub const PHONE_TOKEN_TYPE: &str = "urn:callsign:params:oauth:token-type:phone_token";
 /// RFC 8693 §3.
@@ -34,13 +42,17 @@ pub enum GrantType {
     SmsOtp,
     TokenExchange,
     ClientCredentials,
+    AuthorizationCode,
+    RefreshToken,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::SmsOtp,
         GrantType::TokenExchange,
         GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
     ];
 
     /// The `grant_type` value on the wire.
@@ -49,6 +61,8 @@ impl GrantType {
             GrantType::SmsOtp => SMS_OTP_GRANT,
             GrantType::TokenExchange => TOKEN_EXCHANGE_GRANT,
             GrantType::ClientCredentials => CLIENT_CREDENTIALS_GRANT,
+            GrantType::AuthorizationCode => AUTHORIZATION_CODE_GRANT,
+            GrantType::RefreshToken => REFRESH_TOKEN_GRANT,
         }
     }
 
@@ -62,6 +76,8 @@ impl GrantType {
             "sms-otp" => Some(GrantType::SmsOtp),
             "token-exchange" => Some(GrantType::TokenExchange),
             "client-credentials" => Some(GrantType::ClientCredentials),
+            "authorization-code" => Some(GrantType::AuthorizationCode),
+            "refresh-token" => Some(GrantType::RefreshToken),
             other => GrantType::from_wire(other),
         }
     }
@@ -77,6 +93,13 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// The `jti` of the access token, for bookkeeping; never sent.
+    #[serde(skip)]
+    pub jti: String,
 }
 
 /// Why a grant was refused; precise for logs and tests, mapped to wire codes by the HTTP
@@ -131,6 +154,20 @@ pub enum GrantError {
     ScopeNotAllowed(String),
     #[error("scope {0:?} goes beyond the phone token")]
     ScopeBeyondSubject(String),
+    #[error("the authorization code is unknown, expired, used, or not this client's")]
+    CodeRejected,
+    #[error("the authorization code was used twice; its tokens are revoked")]
+    CodeReplayed,
+    #[error("redirect_uri differs from the authorization request")]
+    RedirectMismatch,
+    #[error("code_verifier is not 43 to 128 unreserved characters")]
+    VerifierMalformed,
+    #[error("code_verifier does not match the code challenge")]
+    VerifierMismatch,
+    #[error("the refresh token is unknown, expired, revoked, or not this client's")]
+    RefreshRejected,
+    #[error("a rotated refresh token was used again; its family is revoked")]
+    RefreshReused,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -195,5 +232,38 @@ pub fn issue_access_token(
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
         expires_in: ttl,
         scope,
+        refresh_token: None,
+        id_token: None,
+        jti: claims.jti,
     })
+}
+
+/// Refuses tokens for a user who is disabled or gone.
+pub async fn ensure_user_active(services: &Services, user_id: &str) -> Result<(), GrantError> {
+    match services.store.user(user_id).await? {
+        Some(user) if user.status == "active" => Ok(()),
+        Some(_) => Err(GrantError::UserDisabled),
+        None => Err(GrantError::PhoneGone),
+    }
+}
+
+/// The user holding a verified phone, created on first sign-in when sign-up is enabled.
+pub async fn user_for_phone(
+    services: &Services,
+    phone: &crate::store::PhoneRecord,
+) -> Result<String, GrantError> {
+    let store = &services.store;
+    if let Some(user_id) = &phone.user_id {
+        ensure_user_active(services, user_id).await?;
+        return Ok(user_id.clone());
+    }
+    if !services.settings.create_users {
+        return Err(GrantError::SignupDisabled);
+    }
+    let now = services.clock.now();
+    let user_id = store
+        .link_new_user(&phone.id, &random_id("usr_"), now)
+        .await?;
+    tracing::info!(user_id = %user_id, phone_id = %phone.id, "user created for phone");
+    Ok(user_id)
 }

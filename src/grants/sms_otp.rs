@@ -14,7 +14,7 @@ use crate::otp::OtpCode;
 use crate::phone::Phone;
 use crate::services::Services;
 use crate::sms::{SmsMessage, message_text};
-use crate::store::{ClientRecord, NewChallenge, StartOutcome};
+use crate::store::{ClientRecord, NewChallenge, PhoneRecord, StartOutcome};
 use crate::tokens::{PHONE_TOKEN_TYP, PhoneTokenClaims, SMS_OTP_AMR};
 
 /// What the start endpoint answers; the same for every phone.
@@ -104,30 +104,8 @@ pub async fn grant(
         None => None,
     };
 
+    let record = verify_code(services, client, &phone, request.code).await?;
     let now = services.clock.now();
-    let store = &services.store;
-    // The attempt is counted before the code is compared, in one conditional update.
-    let attempt = store
-        .spend_attempt(phone.e164(), &client.id, now)
-        .await?
-        .ok_or(GrantError::OtpNoLiveChallenge)?;
-    if !services
-        .otp
-        .matches(&attempt.id, request.code, &attempt.code_hash)
-    {
-        if attempt.attempts_left == 0 {
-            tracing::warn!("attempts exhausted: the code is dead");
-        } else {
-            tracing::debug!("wrong code");
-        }
-        return Err(GrantError::OtpMismatch);
-    }
-    if !store.consume_challenge(&attempt.id, now).await? {
-        return Err(GrantError::OtpAlreadyUsed);
-    }
-    let record = store
-        .verify_phone(&random_id("ph_"), phone.e164(), now)
-        .await?;
 
     let ttl = services.settings.phone_token_ttl;
     let mut aud = vec![services.issuer.clone()];
@@ -155,7 +133,41 @@ pub async fn grant(
         issued_token_type: Some(PHONE_TOKEN_TYPE),
         expires_in: ttl,
         scope: None,
+        refresh_token: None,
+        id_token: None,
+        jti: claims.jti,
     })
+}
+
+/// Checks `code` against the live challenge of this phone and client and records the phone
+/// as verified. The attempt is counted before the code is compared, in one conditional
+/// update, so parallel guesses cannot exceed the limit; the code works once.
+pub async fn verify_code(
+    services: &Services,
+    client: &ClientRecord,
+    phone: &Phone,
+    code: &str,
+) -> Result<PhoneRecord, GrantError> {
+    let now = services.clock.now();
+    let store = &services.store;
+    let attempt = store
+        .spend_attempt(phone.e164(), &client.id, now)
+        .await?
+        .ok_or(GrantError::OtpNoLiveChallenge)?;
+    if !services.otp.matches(&attempt.id, code, &attempt.code_hash) {
+        if attempt.attempts_left == 0 {
+            tracing::warn!("attempts exhausted: the code is dead");
+        } else {
+            tracing::debug!("wrong code");
+        }
+        return Err(GrantError::OtpMismatch);
+    }
+    if !store.consume_challenge(&attempt.id, now).await? {
+        return Err(GrantError::OtpAlreadyUsed);
+    }
+    Ok(store
+        .verify_phone(&random_id("ph_"), phone.e164(), now)
+        .await?)
 }
 
 /// Scopes asked for at the SMS step must be allowed for the client.

@@ -6,7 +6,7 @@
 //! otherwise `invalid_target`. RFC 9068 §3: each scope must mean something at one of the
 //! token's audiences.
 
-use super::GrantError;
+use super::{GrantError, OPENID_SCOPES, userinfo_audience};
 use crate::services::Services;
 use crate::store::{AudienceRecord, ClientRecord};
 
@@ -65,7 +65,8 @@ pub fn resolve_scopes(
     };
     let scopes = crate::scope::parse(requested).ok_or(GrantError::ScopeMalformed)?;
     for scope in &scopes {
-        if !targets.iter().any(|t| t.scopes.contains(scope)) {
+        let openid = OPENID_SCOPES.contains(&scope.as_str());
+        if !openid && !targets.iter().any(|t| t.scopes.contains(scope)) {
             return Err(GrantError::ScopeUndefined(scope.clone()));
         }
         if !client.scopes.contains(scope) {
@@ -76,6 +77,24 @@ pub fn resolve_scopes(
         }
     }
     Ok(scopes)
+}
+
+/// The audience records named by identifiers a grant recorded earlier.
+pub(super) async fn load_targets(
+    services: &Services,
+    identifiers: &[String],
+) -> Result<Vec<AudienceRecord>, GrantError> {
+    let userinfo = userinfo_audience(&services.issuer);
+    let mut targets = Vec::with_capacity(identifiers.len());
+    for identifier in identifiers {
+        if *identifier == userinfo.identifier {
+            targets.push(userinfo.clone());
+            continue;
+        }
+        let audience = services.store.audience(identifier).await?;
+        targets.push(audience.ok_or_else(|| GrantError::AudienceUnknown(identifier.clone()))?);
+    }
+    Ok(targets)
 }
 
 /// RFC 8707 §2: an absolute URI without a fragment.

@@ -8,12 +8,12 @@
 use tracing::instrument;
 
 use super::{
-    ACCESS_TOKEN_TYPE, GrantError, GrantType, PHONE_TOKEN_TYPE, Subject, TokenResponse,
-    ensure_allowed, issue_access_token, resolve_scopes, resolve_targets,
+    ACCESS_TOKEN_TYPE, GrantError, GrantType, PHONE_TOKEN_TYPE, Session, Subject, TokenResponse,
+    ensure_allowed, issue_access_token, issue_session_tokens, new_family, resolve_scopes,
+    resolve_targets, user_for_phone,
 };
-use crate::crypto::random_id;
 use crate::services::Services;
-use crate::store::{ClientRecord, PhoneRecord};
+use crate::store::ClientRecord;
 use crate::tokens::{PhoneTokenClaims, verify_phone_token};
 
 /// The parameters of a token-exchange request (RFC 8693 §2.1).
@@ -50,8 +50,24 @@ pub async fn exchange(
         .await?
         .filter(|p| p.e164 == subject.phone_number)
         .ok_or(GrantError::PhoneGone)?;
-    let user_id = user_of(services, &phone).await?;
+    let user_id = user_for_phone(services, &phone).await?;
 
+    // With offline_access, the exchange starts a sign-in that refresh tokens extend.
+    if scopes.iter().any(|s| s == "offline_access") {
+        let (family_id, created_at) = new_family(services, &client.id, &user_id).await?;
+        let session = Session {
+            client,
+            user_id: &user_id,
+            targets: &targets,
+            scopes: &scopes,
+            auth_time: subject.iat,
+            amr: subject.amr.clone(),
+            nonce: None,
+            family_id: Some(&family_id),
+            family_created_at: created_at,
+        };
+        return issue_session_tokens(services, session).await;
+    }
     let amr = subject.amr.clone();
     let subject = Subject {
         id: &user_id,
@@ -98,25 +114,4 @@ fn verify_subject(
         return Err(GrantError::SubjectTokenOtherClient);
     }
     Ok(claims)
-}
-
-/// The user holding the phone, created on first exchange when sign-up is enabled.
-async fn user_of(services: &Services, phone: &PhoneRecord) -> Result<String, GrantError> {
-    let store = &services.store;
-    if let Some(user_id) = &phone.user_id {
-        let user = store.user(user_id).await?.ok_or(GrantError::PhoneGone)?;
-        if user.status != "active" {
-            return Err(GrantError::UserDisabled);
-        }
-        return Ok(user.id);
-    }
-    if !services.settings.create_users {
-        return Err(GrantError::SignupDisabled);
-    }
-    let now = services.clock.now();
-    let user_id = store
-        .link_new_user(&phone.id, &random_id("usr_"), now)
-        .await?;
-    tracing::info!(user_id = %user_id, phone_id = %phone.id, "user created for phone");
-    Ok(user_id)
 }

@@ -21,6 +21,9 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     InvalidTarget,
+    UnsupportedTokenType,
+    UnsupportedResponseType,
+    AccessDenied,
     SlowDown,
     TemporarilyUnavailable,
     ServerError,
@@ -191,6 +194,19 @@ impl From<GrantError> for OAuthError {
             G::ScopeBeyondSubject(_) => (
                 InvalidScope,
                 "a requested scope goes beyond the phone token",
+            ),
+            // One answer for every bad code, so a code thief learns nothing.
+            G::CodeRejected | G::CodeReplayed | G::RedirectMismatch | G::VerifierMismatch => (
+                InvalidGrant,
+                "the authorization code is invalid, expired or already used",
+            ),
+            G::VerifierMalformed => (
+                InvalidRequest,
+                "code_verifier must be 43 to 128 unreserved characters",
+            ),
+            G::RefreshRejected | G::RefreshReused => (
+                InvalidGrant,
+                "the refresh token is invalid, expired or revoked",
             ),
             G::Store(e) => return OAuthError::internal(e),
             G::Key(e) => return OAuthError::internal(e),

@@ -1,11 +1,14 @@
 //! The HTTP surface: one router built from one `router()` per endpoint family.
 
+mod authorize;
 pub mod error;
 pub mod extract;
 mod health;
+mod introspect;
 mod otp;
 mod pages;
 mod token;
+mod userinfo;
 mod well_known;
 
 use std::sync::Arc;
@@ -44,7 +47,10 @@ pub fn router(state: AppState) -> Router {
         .merge(otp::router())
         .merge(well_known::router())
         .merge(health::router())
-        .merge(pages::router());
+        .merge(pages::router())
+        .merge(authorize::router())
+        .merge(introspect::router())
+        .merge(userinfo::router());
     let app = if base.is_empty() {
         api.merge(well_known::root_router(""))
     } else {

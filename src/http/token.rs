@@ -9,7 +9,9 @@ use super::error::{ErrorCode, OAuthError, client_auth_error};
 use super::extract::{Params, client_credentials, refuse_query_credentials};
 use super::{AppState, NoStoreJson, method_not_allowed};
 use crate::clients::authenticate;
+use crate::grants::authorization_code::{self, CodeExchange};
 use crate::grants::client_credentials::{self as machine, Credentials};
+use crate::grants::refresh_token::{self, Refresh};
 use crate::grants::sms_otp::{self, OtpGrant};
 use crate::grants::token_exchange::{self, Exchange};
 use crate::grants::{GrantType, TokenResponse};
@@ -68,6 +70,23 @@ async fn token(
                 scope: params.single("scope")?,
             };
             machine::grant(services, &client, request).await?
+        }
+        GrantType::AuthorizationCode => {
+            let request = CodeExchange {
+                code: params.required("code")?,
+                redirect_uri: params.single("redirect_uri")?,
+                code_verifier: params.single("code_verifier")?,
+            };
+            authorization_code::grant(services, &client, request).await?
+        }
+        GrantType::RefreshToken => {
+            let request = Refresh {
+                refresh_token: params.required("refresh_token")?,
+                scope: params.single("scope")?,
+                audiences: params.all("audience"),
+                resources: params.all("resource"),
+            };
+            refresh_token::grant(services, &client, request).await?
         }
     };
     Ok(NoStoreJson(response))

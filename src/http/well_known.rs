@@ -19,7 +19,7 @@ use serde_json::json;
 use super::error::OAuthError;
 use super::{AppState, public_max_age};
 use crate::config::KeySettingsConfig;
-use crate::grants::GrantType;
+use crate::grants::{GrantType, OPENID_SCOPES};
 
 const DISCOVERY_MAX_AGE: u32 = 300;
 const MAX_STATIC_FILE: u64 = 64 * 1024;
@@ -58,29 +58,37 @@ async fn discovery(State(state): State<AppState>) -> Result<Response, OAuthError
 
 fn metadata(issuer: &str, scopes: &[String], keys: &KeySettingsConfig) -> serde_json::Value {
     let grant_types: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_wire()).collect();
+    let mut scopes_supported: Vec<&str> = OPENID_SCOPES.to_vec();
+    scopes_supported.extend(scopes.iter().map(String::as_str));
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
     json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
         "sms_otp_endpoint": format!("{issuer}/otp/start"),
         "grant_types_supported": grant_types,
-        // TODO: the browser flow (authorization code with PKCE) and ID tokens are not
-        // offered yet, so no response type and no ID-token algorithm is advertised.
-        "response_types_supported": [],
-        "id_token_signing_alg_values_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
-        "token_endpoint_auth_methods_supported":
-            ["client_secret_basic", "client_secret_post", "none"],
-        "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": scopes,
-        "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "auth_time",
-            "amr", "phone_number", "phone_number_verified",
-        ],
+        "id_token_signing_alg_values_supported": [keys.id_token_algorithm.as_str()],
         "access_token_signing_alg_values_supported": [keys.access_token_algorithm.as_str()],
         "phone_token_signing_alg_values_supported": [keys.phone_token_algorithm.as_str()],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes_supported,
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "auth_time",
+            "amr", "nonce", "azp", "phone_number", "phone_number_verified",
+        ],
         "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "claims_parameter_supported": false,
     })
 }
 

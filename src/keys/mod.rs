@@ -32,15 +32,17 @@ use crate::store::{AuditEvent, KeyRecord, Store, StoreError};
 pub enum Purpose {
     PhoneToken,
     AccessToken,
+    IdToken,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 2] = [Purpose::PhoneToken, Purpose::AccessToken];
+    pub const ALL: [Purpose; 3] = [Purpose::PhoneToken, Purpose::AccessToken, Purpose::IdToken];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::PhoneToken => "phone_token",
             Purpose::AccessToken => "access_token",
+            Purpose::IdToken => "id_token",
         }
     }
 
@@ -82,6 +84,8 @@ pub enum KeyError {
 pub struct KeySettings {
     pub phone_token_algorithm: Algorithm,
     pub access_token_algorithm: Algorithm,
+    /// RS256 by default: OpenID Connect requires it of every provider.
+    pub id_token_algorithm: Algorithm,
     /// Seconds an active key signs before it is replaced; 0 turns scheduled rotation off.
     pub rotation_period: i64,
     /// The JWKS `Cache-Control: max-age`.
@@ -90,6 +94,7 @@ pub struct KeySettings {
     pub refresh_interval: i64,
     /// The longest phone-token lifetime.
     pub phone_token_ttl: i64,
+    pub id_token_ttl: i64,
     pub protector: KeyProtector,
 }
 
@@ -98,6 +103,7 @@ impl KeySettings {
         match purpose {
             Purpose::PhoneToken => self.phone_token_algorithm,
             Purpose::AccessToken => self.access_token_algorithm,
+            Purpose::IdToken => self.id_token_algorithm,
         }
     }
 
@@ -455,6 +461,7 @@ impl Keys {
     async fn retention(&self, purpose: Purpose) -> Result<i64, KeyError> {
         Ok(match purpose {
             Purpose::PhoneToken => self.settings.phone_token_ttl,
+            Purpose::IdToken => self.settings.id_token_ttl,
             Purpose::AccessToken => self
                 .store
                 .longest_access_token_ttl()

@@ -16,12 +16,14 @@ macro_rules! on_backend {
     };
 }
 
+mod flows;
 mod keys;
 mod postgres;
 mod sqlite;
 
 use sqlx::FromRow;
 
+pub use flows::{CodeRecord, LoginRequest, RefreshRecord};
 pub use keys::AuditEvent;
 
 /// The database, chosen once from the `database_url` scheme.
@@ -90,6 +92,8 @@ pub struct ClientRecord {
     pub scopes: Vec<String>,
     pub audiences: Vec<String>,
     pub default_audience: Option<String>,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
     pub active: bool,
     pub created_at: i64,
 }
@@ -201,6 +205,7 @@ struct ClientRow {
     redirect_uris: String,
     scopes: String,
     default_audience: Option<String>,
+    first_party: i64,
     status: String,
     created_at: i64,
 }
@@ -313,8 +318,8 @@ impl Store {
     pub async fn insert_client(&self, client: &ClientRecord) -> Result<()> {
         const INSERT: &str = r#"
             INSERT INTO clients (id, name, kind, secret_hash, grant_types, redirect_uris,
-                                 scopes, default_audience, status, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#;
+                                 scopes, default_audience, status, created_at, first_party)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#;
         const INSERT_AUDIENCE: &str =
             "INSERT INTO client_audiences (client_id, audience) VALUES ($1, $2)";
         let status = if client.active { "active" } else { "disabled" };
@@ -331,6 +336,7 @@ impl Store {
                 .bind(&client.default_audience)
                 .bind(status)
                 .bind(client.created_at)
+                .bind(i64::from(client.first_party))
                 .execute(&mut *tx)
                 .await?;
             for audience in &client.audiences {
@@ -344,7 +350,7 @@ impl Store {
     pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>> {
         const SELECT: &str = r#"
             SELECT id, name, kind, secret_hash, grant_types, redirect_uris, scopes,
-                   default_audience, status, created_at
+                   default_audience, first_party, status, created_at
             FROM clients
             WHERE id = $1"#;
         const AUDIENCES: &str =
@@ -373,6 +379,7 @@ impl Store {
             scopes: words(&row.scopes),
             audiences,
             default_audience: row.default_audience,
+            first_party: row.first_party != 0,
             active: row.status == "active",
             created_at: row.created_at,
         }))
@@ -499,6 +506,19 @@ impl Store {
         const SELECT: &str = "SELECT id, e164, user_id, verified_at FROM phones WHERE id = $1";
         Ok(on_backend!(self, pool => {
             sqlx::query_as::<_, PhoneRecord>(SELECT).bind(id).fetch_optional(pool).await
+        })?)
+    }
+
+    /// The phone most recently verified by a user, if any.
+    pub async fn phone_of_user(&self, user_id: &str) -> Result<Option<PhoneRecord>> {
+        const SELECT: &str = r#"
+            SELECT id, e164, user_id, verified_at
+            FROM phones
+            WHERE user_id = $1
+            ORDER BY verified_at DESC
+            LIMIT 1"#;
+        Ok(on_backend!(self, pool => {
+            sqlx::query_as::<_, PhoneRecord>(SELECT).bind(user_id).fetch_optional(pool).await
         })?)
     }
 

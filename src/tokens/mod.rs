@@ -134,28 +134,31 @@ pub fn verify_phone_token(
     token: &str,
     now: i64,
 ) -> Result<PhoneTokenClaims, TokenError> {
+    let purpose = Purpose::PhoneToken;
     verify(
         keys,
-        Purpose::PhoneToken,
+        purpose,
         PHONE_TOKEN_TYP,
         issuer,
-        issuer,
+        Some(issuer),
         token,
         now,
     )
 }
 
-/// Verifies an access token of this server meant for `audience`.
+/// Verifies an access token of this server meant for `audience`, or for any audience
+/// when none is given (introspection and revocation, which check the client instead).
 pub fn verify_access_token(
     keys: &KeyRing,
     issuer: &str,
-    audience: &str,
+    audience: Option<&str>,
     token: &str,
     now: i64,
 ) -> Result<AccessTokenClaims, TokenError> {
+    let purpose = Purpose::AccessToken;
     verify(
         keys,
-        Purpose::AccessToken,
+        purpose,
         ACCESS_TOKEN_TYP,
         issuer,
         audience,
@@ -169,7 +172,7 @@ fn verify<T: DeserializeOwned + Expiring>(
     purpose: Purpose,
     typ: &str,
     issuer: &str,
-    audience: &str,
+    audience: Option<&str>,
     token: &str,
     now: i64,
 ) -> Result<T, TokenError> {
@@ -192,7 +195,10 @@ fn verify<T: DeserializeOwned + Expiring>(
 
     let mut validation = Validation::new(key.algorithm().jwt());
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
+    match audience {
+        Some(audience) => validation.set_audience(&[audience]),
+        None => validation.validate_aud = false,
+    }
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     // Expiry is checked below against the server's clock, with no leeway: the server
     // checks tokens it issued itself.

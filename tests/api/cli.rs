@@ -178,10 +178,18 @@ fn keys_list_shows_one_active_key_per_purpose_and_they_persist() {
         .map(|k| k["purpose"].as_str().unwrap())
         .collect();
     purposes.sort();
-    assert_eq!(purposes, ["access_token", "phone_token"]);
-    assert!(
-        keys.iter()
-            .all(|k| k["state"] == "active" && k["algorithm"] == "ES256")
+    assert_eq!(purposes, ["access_token", "id_token", "phone_token"]);
+    assert!(keys.iter().all(|k| k["state"] == "active"));
+    let algorithm =
+        |purpose: &str| keys.iter().find(|k| k["purpose"] == purpose).unwrap()["algorithm"].clone();
+    assert_eq!(
+        (algorithm("phone_token"), algorithm("access_token")),
+        ("ES256".into(), "ES256".into())
+    );
+    assert_eq!(
+        algorithm("id_token"),
+        "RS256",
+        "OpenID Connect requires RS256 ID tokens"
     );
 }
 

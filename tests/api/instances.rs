@@ -91,8 +91,12 @@ async fn instances_starting_together_on_an_empty_database_share_one_key_set() {
 
     let (jwks_a, jwks_b) = (a.jwks().await, b.jwks().await);
     assert_eq!(jwks_a, jwks_b);
-    assert_eq!(jwks_a["keys"].as_array().unwrap().len(), 2);
-    assert_eq!(a.count("signing_keys").await, 2);
+    assert_eq!(
+        jwks_a["keys"].as_array().unwrap().len(),
+        3,
+        "one key per purpose"
+    );
+    assert_eq!(a.count("signing_keys").await, 3);
     let text_a = a
         .http
         .get(a.url("/.well-known/jwks.json"))

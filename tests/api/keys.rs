@@ -305,7 +305,7 @@ async fn keys_are_encrypted_at_rest_and_a_wrong_secret_stops_start_up() {
     let clock = app.clock.clone();
     let issuer = app.issuer.clone();
     let stored = app.services.store.signing_keys().await.unwrap();
-    assert_eq!(stored.len(), 2);
+    assert_eq!(stored.len(), 3);
     assert!(
         stored.iter().all(|k| k.private_key[0] == 1),
         "sealed with AES-256-GCM"
@@ -367,11 +367,11 @@ async fn keys_stored_plain_are_encrypted_once_a_secret_is_set() {
             .iter()
             .filter(|e| e.action == "key.encrypted")
             .count(),
-        2
+        3
     );
     assert_eq!(
         events.iter().filter(|e| e.action == "key.created").count(),
-        2,
+        3,
         "none regenerated"
     );
 }

@@ -302,13 +302,18 @@ async fn an_access_token_is_not_a_phone_token_and_a_phone_token_is_not_an_access
     let verdict = tokens::verify_access_token(
         &ring,
         &services.issuer,
-        &services.issuer,
+        Some(&services.issuer),
         &s.token,
         s.app.now(),
     );
     assert_eq!(verdict.unwrap_err(), tokens::TokenError::UnknownKid);
-    let verdict =
-        tokens::verify_access_token(&ring, &services.issuer, ORDERS, access_token, s.app.now());
+    let verdict = tokens::verify_access_token(
+        &ring,
+        &services.issuer,
+        Some(ORDERS),
+        access_token,
+        s.app.now(),
+    );
     assert!(verdict.is_ok());
 }
 

@@ -57,7 +57,10 @@ async fn both_discovery_documents_are_one_document_naming_the_issuer() {
         oidc["code_challenge_methods_supported"],
         serde_json::json!(["S256"])
     );
-    assert_eq!(oidc["scopes_supported"], serde_json::json!(["orders:read"]));
+    assert_eq!(
+        oidc["scopes_supported"],
+        serde_json::json!(["openid", "phone", "offline_access", "orders:read"])
+    );
 }
 
 #[tokio::test]
@@ -95,7 +98,7 @@ async fn a_real_openid_client_reads_the_discovery_document_and_the_keys() {
         format!("{}/token", app.issuer)
     );
     let keys = metadata.jwks().keys();
-    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.len(), 3);
     let served: Value = app
         .http
         .get(app.url("/.well-known/jwks.json"))
@@ -132,10 +135,11 @@ async fn the_jwks_publishes_public_members_only_with_a_max_age() {
     assert_eq!(response.headers()["cache-control"], "public, max-age=300");
     let jwks: Value = response.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.len(), 3, "one key per purpose");
     let mut kids: Vec<&str> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    kids.sort();
     kids.dedup();
-    assert_eq!(kids.len(), 2, "kids are distinct");
+    assert_eq!(kids.len(), 3, "kids are distinct");
     for key in keys {
         let mut members: Vec<&str> = key
             .as_object()
@@ -144,16 +148,17 @@ async fn the_jwks_publishes_public_members_only_with_a_max_age() {
             .map(String::as_str)
             .collect();
         members.sort();
-        assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x", "y"]);
-        assert_eq!(
-            (
-                key["kty"].as_str(),
-                key["alg"].as_str(),
-                key["use"].as_str()
-            ),
-            (Some("EC"), Some("ES256"), Some("sig"))
-        );
+        let expected: &[&str] = match key["kty"].as_str() {
+            Some("EC") => &["alg", "crv", "kid", "kty", "use", "x", "y"],
+            Some("RSA") => &["alg", "e", "kid", "kty", "n", "use"],
+            other => panic!("unexpected key type {other:?}"),
+        };
+        assert_eq!(members, expected, "public members only");
+        assert_eq!(key["use"], "sig");
     }
+    let algorithms: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(algorithms.iter().filter(|a| **a == "ES256").count(), 2);
+    assert_eq!(algorithms.iter().filter(|a| **a == "RS256").count(), 1);
 }
 
 #[tokio::test]

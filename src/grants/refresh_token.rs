@@ -1,0 +1,122 @@
+//! The refresh token grant (RFC 6749 §6) with rotation: every use returns a new refresh
+//! token, and using a rotated one again revokes its whole family (RFC 9700 §4.14.2). A
+//! refresh may narrow the scope and the audiences, never widen them.
+
+use tracing::instrument;
+
+use super::session::{Session, issue_session_tokens};
+use super::targets::load_targets;
+use super::{GrantError, GrantType, TokenResponse, ensure_allowed};
+use crate::crypto::sha256;
+use crate::services::Services;
+use crate::store::{ClientRecord, RefreshRecord};
+use crate::tokens::SMS_OTP_AMR;
+
+#[derive(Debug, Default)]
+pub struct Refresh<'a> {
+    pub refresh_token: &'a str,
+    pub scope: Option<&'a str>,
+    pub audiences: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+#[instrument(name = "refresh_token grant", skip_all, fields(client_id = %client.id))]
+pub async fn grant(
+    services: &Services,
+    client: &ClientRecord,
+    request: Refresh<'_>,
+) -> Result<TokenResponse, GrantError> {
+    ensure_allowed(client, GrantType::RefreshToken)?;
+    let now = services.clock.now();
+    let store = &services.store;
+    let hash = sha256(request.refresh_token.as_bytes());
+    let token = store
+        .refresh_token(&hash)
+        .await?
+        .ok_or(GrantError::RefreshRejected)?;
+    // Bound to its client: another client's attempt changes nothing (RFC 6749 §6).
+    if token.client_id != client.id || token.family_revoked || token.expires_at <= now {
+        return Err(GrantError::RefreshRejected);
+    }
+    if token.used_at.is_some() {
+        return Err(reused(services, &token).await);
+    }
+    let scopes = narrow_scopes(&token, request.scope)?;
+    let audiences = narrow_audiences(&token, &request.audiences, &request.resources)?;
+    super::ensure_user_active(services, &token.subject)
+        .await
+        .map_err(|e| match e {
+            GrantError::UserDisabled | GrantError::PhoneGone => GrantError::RefreshRejected,
+            other => other,
+        })?;
+    if !store.use_refresh_token(&hash, now).await? {
+        return Err(reused(services, &token).await);
+    }
+
+    let targets = load_targets(services, &audiences).await?;
+    let session = Session {
+        client,
+        user_id: &token.subject,
+        targets: &targets,
+        scopes: &scopes,
+        auth_time: token.auth_time,
+        amr: SMS_OTP_AMR.map(String::from).to_vec(),
+        nonce: None,
+        family_id: Some(&token.family_id),
+        family_created_at: token.family_created_at,
+    };
+    issue_session_tokens(services, session).await
+}
+
+/// A rotated token presented again: whoever holds the family's tokens may be an attacker,
+/// so all of them stop working.
+async fn reused(services: &Services, token: &RefreshRecord) -> GrantError {
+    match services
+        .store
+        .revoke_family(&token.family_id, services.clock.now())
+        .await
+    {
+        Ok(_) => {
+            tracing::warn!(family = %token.family_id, "refresh token reused; its family is revoked");
+            GrantError::RefreshReused
+        }
+        Err(error) => error.into(),
+    }
+}
+
+fn narrow_scopes(
+    token: &RefreshRecord,
+    requested: Option<&str>,
+) -> Result<Vec<String>, GrantError> {
+    let Some(requested) = requested else {
+        return Ok(token.scope.clone());
+    };
+    let scopes = crate::scope::parse(requested).ok_or(GrantError::ScopeMalformed)?;
+    match scopes.iter().find(|s| !token.scope.contains(s)) {
+        Some(wider) => Err(GrantError::ScopeBeyondSubject(wider.clone())),
+        None => Ok(scopes),
+    }
+}
+
+fn narrow_audiences(
+    token: &RefreshRecord,
+    audiences: &[String],
+    resources: &[String],
+) -> Result<Vec<String>, GrantError> {
+    let requested: Vec<String> = audiences.iter().chain(resources).cloned().collect();
+    if requested.is_empty() {
+        return Ok(token.audiences.clone());
+    }
+    match requested.iter().find(|a| !token.audiences.contains(a)) {
+        Some(wider) => Err(GrantError::AudienceNotAllowed(wider.clone())),
+        None => {
+            let mut narrowed: Vec<String> = Vec::new();
+            for audience in requested {
+                if !narrowed.contains(&audience) {
+                    narrowed.push(audience);
+                }
+            }
+            Ok(narrowed)
+        }
+    }
+}
