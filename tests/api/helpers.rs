@@ -479,3 +479,123 @@ impl RunningBinary {
         self.stderr.join().unwrap_or_default()
     }
 }
+
+/// Sends an OpenID client library's request over real HTTP.
+pub async fn oidc_send(
+    http: reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+    let (parts, body) = request.into_parts();
+    let response = http
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut builder = openidconnect::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    Ok(builder
+        .body(response.bytes().await?.to_vec())
+        .expect("a response"))
+}
+
+/// A browser on the sign-in pages: keeps the sign-in cookie, follows nothing by itself.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    cookie: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self { app, cookie: None }
+    }
+
+    fn remember(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let pair = value
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let empty = pair.ends_with('=');
+            self.cookie = (!empty).then_some(pair);
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> reqwest::Response {
+        let mut request = self.app.http.get(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("the page answers");
+        self.remember(&response);
+        response
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.app.http.post(url).form(form);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("the page answers");
+        self.remember(&response);
+        response
+    }
+
+    /// Signs in through the pages from an authorization URL, allowing consent when asked,
+    /// and returns where the server finally sends the browser.
+    pub async fn sign_in(&mut self, authorize_url: &str, phone: &str) -> String {
+        let page = self.get(authorize_url).await;
+        assert_eq!(page.status(), 200, "the phone page");
+        let csrf = csrf_of(&page.text().await.unwrap());
+        let sent = self
+            .post(
+                &self.app.url("/authorize/phone"),
+                &[("csrf", &csrf), ("phone_number", phone)],
+            )
+            .await;
+        assert_eq!(sent.status(), 303);
+        let e164 = callsign::phone::Phone::parse(phone, None).unwrap();
+        let code = self.app.sms.latest_code(e164.e164());
+        let answered = self
+            .post(
+                &self.app.url("/authorize/code"),
+                &[("csrf", &csrf), ("otp", &code)],
+            )
+            .await;
+        assert_eq!(answered.status(), 303);
+        let next = location(&answered);
+        if !next.ends_with("/authorize/consent") {
+            return next;
+        }
+        let consent = self.get(&next).await;
+        assert_eq!(consent.status(), 200);
+        let allowed = self
+            .post(&next, &[("csrf", &csrf), ("decision", "allow")])
+            .await;
+        assert_eq!(allowed.status(), 303);
+        location(&allowed)
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The CSRF token of a sign-in page's form.
+pub fn csrf_of(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

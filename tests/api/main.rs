@@ -1,13 +1,16 @@
 //! The integration suite: the real server on a random port, a fresh SQLite file per test,
 //! real HTTP.
 
+mod authorize;
 mod cli;
 mod client_credentials;
 mod helpers;
 mod instances;
+mod introspect_revoke;
 mod keys;
 mod logs;
 mod otp_start;
+mod refresh;
 mod time_zones;
 mod token_exchange;
 mod token_forgery;
