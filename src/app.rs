@@ -198,7 +198,8 @@ async fn maintain_keys(services: Arc<Services>) {
     loop {
         interval.tick().await;
         if let Err(error) = services.keys.maintain().await {
-            tracing::error!(error = %error, "key maintenance failed");
+            let cause = std::error::Error::source(&error).map(ToString::to_string);
+            tracing::error!(error = %error, cause = cause.unwrap_or_default(), "key maintenance failed");
         }
     }
 }

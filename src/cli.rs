@@ -202,6 +202,7 @@ async fn keys(command: KeysCommand, settings: &Settings, out: Output) -> anyhow:
         } => {
             let revoked = keys.revoke(&kid, &actor).await?;
             let max_age = settings.jwks_max_age;
+            let reload = settings.keys.refresh_interval;
             let value = json!({
                 "revoked": revoked.kid, "purpose": revoked.purpose.as_str(),
                 "state": revoked.state, "replacement": revoked.replacement,
@@ -218,7 +219,8 @@ async fn keys(command: KeysCommand, settings: &Settings, out: Output) -> anyhow:
                 if let Some(replacement) = &revoked.replacement {
                     text.push_str(&format!(
                         "\n{replacement} signs from now on; resource servers holding an older \
-                         JWKS may refuse its tokens for up to {max_age} s."
+                         JWKS may refuse its tokens for up to {max_age} s plus the {reload} s \
+                         it takes every instance to reload its keys."
                     ));
                 }
                 text

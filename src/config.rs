@@ -496,7 +496,7 @@ impl Config {
             Algorithm::parse(name).ok_or_else(|| invalid(key, "must be ES256, EdDSA or RS256"))
         };
         if let Some(secret) = &keys.encryption_secret
-            && secret.expose().len() < 32
+            && secret.expose().chars().count() < 32
         {
             return Err(invalid(
                 "keys.encryption_secret",

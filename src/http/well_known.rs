@@ -18,8 +18,8 @@ use serde_json::json;
 
 use super::error::OAuthError;
 use super::{AppState, public_max_age};
-use crate::config::KeySettingsConfig;
 use crate::grants::{GrantType, OPENID_SCOPES};
+use crate::keys::{KeyRing, Purpose};
 
 const DISCOVERY_MAX_AGE: u32 = 300;
 const MAX_STATIC_FILE: u64 = 64 * 1024;
@@ -51,12 +51,12 @@ async fn discovery(State(state): State<AppState>) -> Result<Response, OAuthError
         .all_scopes()
         .await
         .map_err(|e| OAuthError::internal(&e))?;
-    let document = metadata(&services.issuer, &scopes, &services.settings.keys);
+    let document = metadata(&services.issuer, &scopes, &services.keys.current());
     let cache = public_max_age(DISCOVERY_MAX_AGE);
     Ok(([(header::CACHE_CONTROL, cache)], axum::Json(document)).into_response())
 }
 
-fn metadata(issuer: &str, scopes: &[String], keys: &KeySettingsConfig) -> serde_json::Value {
+fn metadata(issuer: &str, scopes: &[String], keys: &KeyRing) -> serde_json::Value {
     let grant_types: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_wire()).collect();
     let mut scopes_supported: Vec<&str> = OPENID_SCOPES.to_vec();
     scopes_supported.extend(scopes.iter().map(String::as_str));
@@ -74,9 +74,9 @@ fn metadata(issuer: &str, scopes: &[String], keys: &KeySettingsConfig) -> serde_
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [keys.id_token_algorithm.as_str()],
-        "access_token_signing_alg_values_supported": [keys.access_token_algorithm.as_str()],
-        "phone_token_signing_alg_values_supported": [keys.phone_token_algorithm.as_str()],
+        "id_token_signing_alg_values_supported": keys.algorithms(Purpose::IdToken),
+        "access_token_signing_alg_values_supported": keys.algorithms(Purpose::AccessToken),
+        "phone_token_signing_alg_values_supported": keys.algorithms(Purpose::PhoneToken),
         "token_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": auth_methods,

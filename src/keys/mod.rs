@@ -238,6 +238,19 @@ impl KeyRing {
         self.by_kid.get(&(purpose, kid.to_owned())).map(Arc::as_ref)
     }
 
+    /// The algorithms of the published keys of `purpose`, the signing key's first: during a
+    /// switch of algorithm both are in use.
+    pub fn algorithms(&self, purpose: Purpose) -> Vec<&'static str> {
+        let mut algorithms = vec![self.active(purpose).algorithm.as_str()];
+        for ((key_purpose, _), key) in &self.by_kid {
+            let name = key.algorithm.as_str();
+            if *key_purpose == purpose && !algorithms.contains(&name) {
+                algorithms.push(name);
+            }
+        }
+        algorithms
+    }
+
     /// The public JWK Set document: public members only, one entry per published key.
     pub fn jwks(&self) -> Arc<[u8]> {
         self.jwks.clone()
@@ -336,20 +349,17 @@ impl Keys {
         let waiting = records
             .iter()
             .find(|r| r.purpose == purpose.as_str() && r.state == "next");
-        let next = match waiting {
-            Some(next) => next.clone(),
-            None => {
-                self.create(
-                    purpose,
-                    "next",
-                    now + self.settings.publication_lead(),
-                    actor,
-                )
-                .await?
-            }
-        };
+        if waiting.is_none() {
+            let activate_at = now + self.settings.publication_lead();
+            self.create(purpose, "next", activate_at, actor).await?;
+        }
         self.reload().await?;
-        Ok(next)
+        // Whatever waits now: ours, or one another process created at the same moment.
+        let records = self.store.signing_keys().await?;
+        records
+            .into_iter()
+            .find(|r| r.purpose == purpose.as_str() && r.state == "next")
+            .ok_or(KeyError::NoActiveKey(purpose.as_str()))
     }
 
     /// Removes a key at once. Tokens it signed stop verifying here at once and at resource
@@ -441,7 +451,9 @@ impl Keys {
             }
         }
 
-        let hold = self.retention(purpose).await? + RETIREMENT_SKEW;
+        // Another instance may sign with the retired key until it next reloads its keys.
+        let hold =
+            self.retention(purpose).await? + self.settings.refresh_interval + RETIREMENT_SKEW;
         for retired in records
             .iter()
             .filter(|r| r.purpose == purpose.as_str() && r.state == "retired")
