@@ -24,14 +24,15 @@ pub struct Started {
     pub resend_in: i64,
 }
 
-/// Creates (or replaces) the challenge for this phone and client and sends its code.
+/// Creates (or replaces) the challenge for this phone and client and sends its code. The
+/// caller has checked that the client may use the OTP machinery: `POST /otp/start` needs the
+/// sms-otp grant, the sign-in pages the authorization code grant.
 #[instrument(name = "otp start", skip_all, fields(client_id = %client.id, phone))]
 pub async fn start(
     services: &Services,
     client: &ClientRecord,
     phone_number: &str,
 ) -> Result<Started, GrantError> {
-    ensure_allowed(client, GrantType::SmsOtp)?;
     let phone = Phone::parse(phone_number, services.settings.default_region)
         .map_err(GrantError::PhoneInvalid)?;
     tracing::Span::current().record("phone", tracing::field::display(&phone));

@@ -10,6 +10,7 @@ use super::extract::{FormOrJson, client_credentials, refuse_query_credentials};
 use super::{AppState, NoStoreJson, method_not_allowed};
 use crate::clients::authenticate;
 use crate::grants::sms_otp::{self, Started};
+use crate::grants::{GrantType, ensure_allowed};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/otp/start", post(start_otp).fallback(method_not_allowed))
@@ -27,6 +28,7 @@ async fn start_otp(
     let client = authenticate(&services.store, &credentials)
         .await
         .map_err(|e| client_auth_error(e, credentials.method))?;
+    ensure_allowed(&client, GrantType::SmsOtp)?;
     let phone_number = params.required("phone_number")?;
     let started = sms_otp::start(services, &client, phone_number).await?;
     Ok(NoStoreJson(started))

@@ -625,3 +625,93 @@ async fn with_sign_up_disabled_an_unknown_phone_is_denied() {
     );
     assert_eq!(app.count("users").await, 0);
 }
+
+#[tokio::test]
+async fn redirect_uris_are_matched_exactly_for_a_public_client_and_nothing_redirects_elsewhere() {
+    let app = spawn_app().await;
+    app.audience(ORDERS, &[]).await;
+    let spa = app
+        .client(NewClient {
+            name: "demo-spa".into(),
+            public: true,
+            grants: vec!["authorization_code".into()],
+            audiences: vec![ORDERS.into()],
+            redirect_uris: vec!["https://app.example.test/callback".into()],
+            ..NewClient::default()
+        })
+        .await;
+    let url = |redirects: &[&str]| {
+        let mut url = reqwest::Url::parse(&app.url("/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &spa.id)
+            .append_pair("state", "s3")
+            .append_pair("code_challenge", CHALLENGE)
+            .append_pair("code_challenge_method", "S256");
+        for redirect in redirects {
+            url.query_pairs_mut().append_pair("redirect_uri", redirect);
+        }
+        url.to_string()
+    };
+
+    for evil in [
+        "https://app.example.test/callback@evil.example",
+        "https://app.example.test%40evil.example/callback",
+        "https://app.example.test:443@evil.example/callback",
+        "https://x@y@app.example.test/callback",
+        "https://app.example.test.evil.example/callback",
+        "https://app.example.test/callback/../../evil",
+        "https://app.example.test/callback?next=https://evil.example",
+        "https://app.example.test/callback#f",
+        "https:app.example.test/callback",
+        "//evil.example/callback",
+        "http://app.example.test/callback",
+        "HTTPS://APP.EXAMPLE.TEST/callback",
+    ] {
+        let response = app.http.get(url(&[evil])).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{evil}");
+        assert!(response.headers().get("location").is_none(), "{evil}");
+    }
+    let twice = app
+        .http
+        .get(url(&[
+            "https://app.example.test/callback",
+            "https://evil.example/cb",
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    assert!(twice.headers().get("location").is_none());
+    assert_eq!(
+        app.count("login_requests").await,
+        0,
+        "no sign-in was started"
+    );
+
+    // The registered URI, once, starts a sign-in; a public client redeems with PKCE alone.
+    let mut browser = Browser::new(&app);
+    let back = browser
+        .sign_in(&url(&["https://app.example.test/callback"]), "+12025550139")
+        .await;
+    assert!(
+        back.starts_with("https://app.example.test/callback?"),
+        "{back}"
+    );
+    let code = query_param(&back, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", spa.id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://app.example.test/callback"),
+        ("code_verifier", VERIFIER),
+    ];
+    let redeemed = app
+        .http
+        .post(app.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redeemed.status(), 200);
+}
