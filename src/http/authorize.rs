@@ -13,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::AppState;
 use super::extract::Params;
@@ -33,6 +34,11 @@ pub(super) fn router() -> Router<AppState> {
         .route("/authorize/phone", get(phone_page).post(submit_phone))
         .route("/authorize/code", get(code_page).post(submit_code))
         .route("/authorize/consent", get(consent_page).post(submit_consent))
+        // The pages carry per-sign-in CSRF tokens and redirects carry codes: never cached.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }
 
 #[derive(Template, WebTemplate)]
@@ -344,14 +350,19 @@ async fn current_login(
     }
 }
 
-/// Reads a form and checks its CSRF token against the sign-in's.
-fn checked_form(login: &LoginRequest, body: &[u8]) -> Result<Params, Refusal> {
+/// The sign-in a form was posted for, and the form, once its CSRF token matched.
+async fn posted_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(LoginRequest, ClientRecord, Params), Refusal> {
+    let (login, client) = current_login(state, headers).await?;
     let params = Params::from_pairs(form_urlencoded::parse(body).into_owned().collect());
     let csrf = params.single("csrf").ok().flatten().unwrap_or_default();
     if !constant_time_eq(csrf.as_bytes(), login.csrf.as_bytes()) {
         return Err(Refusal::StaleForm);
     }
-    Ok(params)
+    Ok((login, client, params))
 }
 
 async fn phone_page(
@@ -386,12 +397,8 @@ async fn submit_phone(
     body: axum::body::Bytes,
 ) -> Response {
     let services = &state.services;
-    let (login, client) = match current_login(&state, &headers).await {
+    let (login, client, params) = match posted_form(&state, &headers, &body).await {
         Ok(found) => found,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let params = match checked_form(&login, &body) {
-        Ok(params) => params,
         Err(refusal) => return refusal.into_response(),
     };
     let typed = params
@@ -457,12 +464,8 @@ async fn submit_code(
     body: axum::body::Bytes,
 ) -> Response {
     let services = &state.services;
-    let (login, client) = match current_login(&state, &headers).await {
+    let (login, client, params) = match posted_form(&state, &headers, &body).await {
         Ok(found) => found,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let params = match checked_form(&login, &body) {
-        Ok(params) => params,
         Err(refusal) => return refusal.into_response(),
     };
     let Some(phone) = login.phone.clone() else {
@@ -561,12 +564,8 @@ async fn submit_consent(
     body: axum::body::Bytes,
 ) -> Response {
     let services = &state.services;
-    let (login, client) = match current_login(&state, &headers).await {
+    let (login, client, params) = match posted_form(&state, &headers, &body).await {
         Ok(found) => found,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let params = match checked_form(&login, &body) {
-        Ok(params) => params,
         Err(refusal) => return refusal.into_response(),
     };
     let Some(user_id) = login.user_id.clone() else {

@@ -237,6 +237,7 @@ async fn the_pages_are_accessible_forms_that_cannot_be_framed() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
+    assert_eq!(page.headers()["cache-control"], "no-store");
     let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),

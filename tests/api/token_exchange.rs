@@ -12,15 +12,7 @@ use crate::helpers::{
 
 /// Verifies `token` as a resource server would: from the served JWKS alone.
 async fn verify_as_resource_server(app: &crate::helpers::TestApp, token: &str, aud: &str) -> Value {
-    let jwks: JwkSet = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = serde_json::from_value(app.jwks().await).unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let jwk = jwks

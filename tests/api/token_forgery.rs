@@ -75,15 +75,7 @@ async fn setup() -> Setup {
     let (header, mut claims) = peek(&token);
     claims["phone_number"] = json!("+12025550116");
     let kid = header["kid"].as_str().unwrap().to_owned();
-    let jwks: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     let published = jwks["keys"]
         .as_array()
         .unwrap()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use callsign::clock::ManualClock;
 use callsign::config::Config;
 use openidconnect::core::CoreProviderMetadata;
-use openidconnect::{HttpRequest, IssuerUrl, JsonWebKey};
+use openidconnect::{IssuerUrl, JsonWebKey};
 use serde_json::Value;
 
 use crate::helpers::{ORDERS, SMS_OTP, TOKEN_EXCHANGE, peek, spawn_app, spawn_app_with, start};
@@ -67,25 +67,7 @@ async fn both_discovery_documents_are_one_document_naming_the_issuer() {
 async fn a_real_openid_client_reads_the_discovery_document_and_the_keys() {
     let app = spawn_app().await;
     let http = app.http.clone();
-    let client = move |request: HttpRequest| {
-        let http = http.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let response = http
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let mut builder = openidconnect::http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                builder = builder.header(name, value);
-            }
-            let response: openidconnect::HttpResponse =
-                builder.body(response.bytes().await?.to_vec()).unwrap();
-            Ok::<_, reqwest::Error>(response)
-        }
-    };
+    let client = move |request| crate::helpers::oidc_send(http.clone(), request);
 
     let issuer = IssuerUrl::new(app.issuer.clone()).unwrap();
     let metadata = CoreProviderMetadata::discover_async(issuer, &client)
@@ -99,15 +81,7 @@ async fn a_real_openid_client_reads_the_discovery_document_and_the_keys() {
     );
     let keys = metadata.jwks().keys();
     assert_eq!(keys.len(), 3);
-    let served: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served = app.jwks().await;
     for key in keys {
         let kid = key.key_id().expect("every key has a kid").as_str();
         assert!(
@@ -173,15 +147,7 @@ async fn every_issued_token_names_a_published_key_and_the_two_kinds_use_differen
         .await
         .unwrap();
     let access_token = body["access_token"].as_str().unwrap();
-    let jwks: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.jwks().await;
     let published: Vec<&Value> = jwks["keys"]
         .as_array()
         .unwrap()
