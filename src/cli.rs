@@ -43,9 +43,22 @@ pub enum Command {
     /// Register applications.
     #[command(subcommand)]
     Client(ClientCommand),
-    /// Show the signing keys.
+    /// Show and rotate the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Set up access to the admin API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create the admin audience and a first admin machine client; prints its secret once.
+    Bootstrap {
+        /// Add another admin client although bootstrap ran before.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,7 +112,7 @@ pub enum KeysCommand {
     List,
     /// Publish a new key that starts signing once every JWKS cache can have seen it.
     Rotate {
-        /// phone_token or access_token (default: both).
+        /// phone_token, access_token or id_token (default: all three).
         #[arg(long, value_name = "P")]
         purpose: Option<String>,
         /// Remove this key at once instead: an emergency measure for a compromised key.
@@ -171,6 +184,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys(command, &settings, out).await,
+        Command::Admin(AdminCommand::Bootstrap { force }) => {
+            let store = open(&settings).await?;
+            let issuer = settings
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", settings.listen));
+            let created = registry::bootstrap_admin(&store, &SystemClock, &issuer, force).await?;
+            print_client(out, &created);
+            Ok(())
+        }
     }
 }
 
@@ -231,7 +254,7 @@ async fn keys(command: KeysCommand, settings: &Settings, out: Output) -> anyhow:
             let purposes = match purpose.as_deref() {
                 None => Purpose::ALL.to_vec(),
                 Some(name) => vec![Purpose::parse(name).with_context(|| {
-                    format!("unknown purpose {name}: use phone_token or access_token")
+                    format!("unknown purpose {name}: use phone_token, access_token or id_token")
                 })?],
             };
             let mut rotated = Vec::new();

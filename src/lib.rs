@@ -8,6 +8,7 @@
 //! [`http`] → [`grants`] → [`tokens`] / [`keys`] / [`store`] / [`sms`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clients;

@@ -272,6 +272,48 @@ fn validate_redirect_uri(uri: &str) -> Result<String, RegistryError> {
     Ok(uri.to_owned())
 }
 
+/// The admin API's audience: `<issuer>/admin`.
+pub fn admin_audience(issuer: &str) -> String {
+    format!("{issuer}/admin")
+}
+
+/// Creates the admin audience (unless it exists and `force` is set) and a machine client
+/// allowed to call the admin API with every admin scope.
+pub async fn bootstrap_admin(
+    store: &Store,
+    clock: &dyn Clock,
+    issuer: &str,
+    force: bool,
+) -> Result<CreatedClient, RegistryError> {
+    let identifier = admin_audience(issuer);
+    let exists = store.audience(&identifier).await?.is_some();
+    if exists && !force {
+        return Err(RegistryError::Conflict(format!(
+            "the admin audience {identifier} (bootstrap was run before; --force adds another \
+             admin client)"
+        )));
+    }
+    if !exists {
+        let audience = NewAudience {
+            identifier: identifier.clone(),
+            scopes: ADMIN_SCOPES.map(String::from).to_vec(),
+            ttl: None,
+        };
+        create_audience(store, clock, audience).await?;
+    }
+    let client = NewClient {
+        name: "callsign admin".into(),
+        grants: vec![GrantType::ClientCredentials.as_wire().into()],
+        audiences: vec![identifier],
+        scopes: ADMIN_SCOPES.map(String::from).to_vec(),
+        ..NewClient::default()
+    };
+    create_client(store, clock, client).await
+}
+
+/// `admin:read` lists and reads; `admin:write` changes.
+pub const ADMIN_SCOPES: [&str; 2] = ["admin:read", "admin:write"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

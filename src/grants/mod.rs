@@ -132,6 +132,8 @@ pub enum GrantError {
     SubjectToken(TokenError),
     #[error("the subject token was issued to another client")]
     SubjectTokenOtherClient,
+    #[error("the subject token was revoked")]
+    SubjectTokenRevoked,
     #[error("the subject token's phone no longer exists")]
     PhoneGone,
     #[error("the phone has no user and sign-up is disabled")]

@@ -10,7 +10,7 @@ use tracing::instrument;
 use super::{
     ACCESS_TOKEN_TYPE, GrantError, GrantType, PHONE_TOKEN_TYPE, Session, Subject, TokenResponse,
     ensure_allowed, issue_access_token, issue_session_tokens, new_family, resolve_scopes,
-    resolve_targets, user_for_phone,
+    resolve_targets, user_for_phone, userinfo_audience,
 };
 use crate::services::Services;
 use crate::store::ClientRecord;
@@ -37,12 +37,17 @@ pub async fn exchange(
 ) -> Result<TokenResponse, GrantError> {
     ensure_allowed(client, GrantType::TokenExchange)?;
     check_token_types(&request)?;
-    let subject = verify_subject(services, client, request.subject_token)?;
+    let subject = verify_subject(services, client, request.subject_token).await?;
     tracing::Span::current().record("sub", subject.sub.as_str());
 
     let targets = resolve_targets(services, client, &request.audiences, &request.resources).await?;
     let ceiling = subject.scope.as_deref().and_then(crate::scope::parse);
     let scopes = resolve_scopes(client, &targets, request.scope, ceiling.as_deref())?;
+    // A token granted openid serves at userinfo too, as in the browser flow.
+    let mut targets = targets;
+    if scopes.iter().any(|s| s == "openid") {
+        targets.push(userinfo_audience(&services.issuer));
+    }
 
     let phone = services
         .store
@@ -98,7 +103,7 @@ fn check_token_types(request: &Exchange<'_>) -> Result<(), GrantError> {
 }
 
 /// The subject token must be a live phone token of this server issued to this client.
-fn verify_subject(
+async fn verify_subject(
     services: &Services,
     client: &ClientRecord,
     token: &str,
@@ -112,6 +117,11 @@ fn verify_subject(
     if claims.client_id != client.id {
         tracing::debug!("subject token belongs to another client");
         return Err(GrantError::SubjectTokenOtherClient);
+    }
+    // RFC 7009: a revoked token must not be usable, here included.
+    if services.store.jti_revoked(&claims.jti).await? {
+        tracing::debug!("subject token was revoked");
+        return Err(GrantError::SubjectTokenRevoked);
     }
     Ok(claims)
 }

@@ -214,11 +214,35 @@ async fn check_request(
 ) -> Result<LoginRequest, (&'static str, &'static str)> {
     let repeated = ("invalid_request", "a parameter is repeated");
     let response_type = params.single("response_type").map_err(|_| repeated)?;
-    if response_type != Some("code") {
-        return Err((
-            "unsupported_response_type",
-            "only response_type=code is supported",
-        ));
+    match response_type {
+        Some("code") => {}
+        None => return Err(("invalid_request", "response_type is missing")),
+        Some(_) => {
+            return Err((
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    // OpenID Connect Core §6: request objects are not supported.
+    if params.single("request").map_err(|_| repeated)?.is_some() {
+        return Err(("request_not_supported", "request objects are not supported"));
+    }
+    if params
+        .single("request_uri")
+        .map_err(|_| repeated)?
+        .is_some()
+    {
+        return Err(("request_uri_not_supported", "request_uri is not supported"));
+    }
+    // OpenID Connect Core §3.1.2.1: prompt=none may show no page, and signing in always
+    // needs one (there are no browser sessions to reuse).
+    let prompt = params
+        .single("prompt")
+        .map_err(|_| repeated)?
+        .unwrap_or_default();
+    if prompt.split(' ').any(|p| p == "none") {
+        return Err(("login_required", "signing in needs the sign-in pages"));
     }
     if !client
         .grant_types
@@ -411,9 +435,9 @@ async fn submit_phone(
         return retry("phone");
     };
     match start(services, &client, phone.e164()).await {
-        Ok(_) => {}
-        Err(GrantError::ResendTooSoon { .. }) if login.phone.as_deref() == Some(phone.e164()) => {}
-        Err(GrantError::ResendTooSoon { .. }) => return retry("wait"),
+        // A code sent a moment ago for this phone and app (say, before the person went back
+        // and started again) still works: ask for that one.
+        Ok(_) | Err(GrantError::ResendTooSoon { .. }) => {}
         Err(GrantError::SmsUnavailable) => return retry("unavailable"),
         Err(GrantError::PhoneInvalid(_)) => return retry("phone"),
         Err(e) => return server_error(&e),

@@ -161,7 +161,10 @@ impl From<GrantError> for OAuthError {
                 "requested_token_type must be the access token type",
             ),
             // RFC 8693 §2.2.2: an unacceptable subject token is invalid_request.
-            G::SubjectToken(_) | G::SubjectTokenOtherClient | G::PhoneGone => (
+            G::SubjectToken(_)
+            | G::SubjectTokenOtherClient
+            | G::SubjectTokenRevoked
+            | G::PhoneGone => (
                 InvalidRequest,
                 "subject_token is not a valid phone token for this client",
             ),
@@ -193,7 +196,7 @@ impl From<GrantError> for OAuthError {
             ),
             G::ScopeBeyondSubject(_) => (
                 InvalidScope,
-                "a requested scope goes beyond the phone token",
+                "a requested scope goes beyond what was granted",
             ),
             // One answer for every bad code, so a code thief learns nothing.
             G::CodeRejected | G::CodeReplayed | G::RedirectMismatch | G::VerifierMismatch => (

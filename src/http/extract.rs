@@ -85,10 +85,12 @@ impl<S: Send + Sync> FromRequest<S> for FormOrJson {
             ));
         }
         let body = read_body(request, state).await?;
-        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+        let JsonMembers(members) = serde_json::from_slice(&body)
             .map_err(|_| OAuthError::invalid_request("the body is not a JSON object"))?;
-        let mut pairs = Vec::with_capacity(object.len());
-        for (key, value) in object {
+        let mut pairs = Vec::with_capacity(members.len());
+        // Members are kept in order, repeats included, so a repeated one is refused like a
+        // repeated form parameter.
+        for (key, value) in members {
             match value {
                 serde_json::Value::String(value) => pairs.push((key, value)),
                 serde_json::Value::Null => {}
@@ -100,6 +102,36 @@ impl<S: Send + Sync> FromRequest<S> for FormOrJson {
             }
         }
         Ok(FormOrJson(Params::from_pairs(pairs)))
+    }
+}
+
+/// The members of a JSON object in order, repeats kept (a map type would keep the last).
+struct JsonMembers(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonMembers;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonMembers, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(JsonMembers(members))
+            }
+        }
+
+        deserializer.deserialize_map(Visitor)
     }
 }
 

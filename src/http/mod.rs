@@ -50,7 +50,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(authorize::router())
         .merge(introspect::router())
-        .merge(userinfo::router());
+        .merge(userinfo::router())
+        .merge(crate::admin::router());
     let app = if base.is_empty() {
         api.merge(well_known::root_router(""))
     } else {

@@ -16,6 +16,7 @@ macro_rules! on_backend {
     };
 }
 
+mod admin;
 mod flows;
 mod keys;
 mod postgres;

@@ -716,3 +716,86 @@ async fn redirect_uris_are_matched_exactly_for_a_public_client_and_nothing_redir
         .unwrap();
     assert_eq!(redeemed.status(), 200);
 }
+
+#[tokio::test]
+async fn prompt_none_request_objects_and_a_missing_response_type_are_refused_to_the_client() {
+    let app = spawn_app().await;
+    let acme = web_client(&app, true).await;
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("prompt", "none")], "login_required"),
+        (
+            &[("request", "eyJhbGciOiJub25lIn0.e30.")],
+            "request_not_supported",
+        ),
+        (
+            &[("request_uri", "https://acme.example.test/r")],
+            "request_uri_not_supported",
+        ),
+    ];
+    for (extra, error) in cases {
+        let response = app
+            .http
+            .get(authorize_url(&app, &acme, extra))
+            .send()
+            .await
+            .unwrap();
+        let back = location(&response);
+        assert_eq!(
+            query_param(&back, "error").as_deref(),
+            Some(error),
+            "{extra:?}"
+        );
+    }
+    let url = authorize_url(&app, &acme, &[]).replace("response_type=code&", "");
+    let back = location(&app.http.get(url).send().await.unwrap());
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn starting_the_sign_in_again_inside_the_resend_interval_asks_for_the_code_already_sent() {
+    let app = spawn_app().await;
+    let acme = web_client(&app, true).await;
+    let mut first = Browser::new(&app);
+    let html = first
+        .get(&authorize_url(&app, &acme, &[]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::csrf_of(&html);
+    first
+        .post(
+            &app.url("/authorize/phone"),
+            &[("csrf", &csrf), ("phone_number", "+12025550159")],
+        )
+        .await;
+    let code = app.sms.latest_code("+12025550159");
+
+    let mut again = Browser::new(&app);
+    let html = again
+        .get(&authorize_url(&app, &acme, &[]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::csrf_of(&html);
+    let sent = again
+        .post(
+            &app.url("/authorize/phone"),
+            &[("csrf", &csrf), ("phone_number", "+12025550159")],
+        )
+        .await;
+    assert!(location(&sent).ends_with("/authorize/code"));
+    let answered = again
+        .post(
+            &app.url("/authorize/code"),
+            &[("csrf", &csrf), ("otp", &code)],
+        )
+        .await;
+
+    assert!(location(&answered).starts_with(CALLBACK));
+    assert_eq!(app.sms.count_to("+12025550159"), 1, "no second SMS");
+}

@@ -202,3 +202,52 @@ async fn userinfo_follows_the_bearer_token_rules() {
     let expired = get(Some(format!("Bearer {token}"))).await.unwrap();
     assert_eq!(expired.status(), 401);
 }
+
+#[tokio::test]
+async fn a_revoked_phone_token_can_no_longer_be_exchanged() {
+    let app = spawn_app().await;
+    let acme = app.acme().await;
+    let phone_token = app.phone_token(&acme, "+12025550157").await;
+    let mut form = acme.auth();
+    form.push(("token", phone_token.clone()));
+
+    assert_eq!(app.post_form("/revoke", &form).await.status(), 200);
+
+    assert_error(
+        app.exchange(&acme, &phone_token, &[]).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(app.count("users").await, 0);
+}
+
+#[tokio::test]
+async fn an_exchange_granted_openid_serves_at_userinfo() {
+    let app = spawn_app().await;
+    let acme = web_client(&app, true).await;
+    let phone_token = app.phone_token(&acme, "+12025550158").await;
+    let body: Value = app
+        .exchange(
+            &acme,
+            &phone_token,
+            &[("scope", "openid phone orders:read")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap();
+
+    let info = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(info.status(), 200);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["phone_number"], "+12025550158");
+}

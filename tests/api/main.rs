@@ -1,6 +1,7 @@
 //! The integration suite: the real server on a random port, a fresh SQLite file per test,
 //! real HTTP.
 
+mod admin;
 mod authorize;
 mod cli;
 mod client_credentials;

@@ -344,3 +344,25 @@ async fn oversized_bodies_are_refused_without_a_server_error() {
 
     assert_error(response, 413, "invalid_request").await;
 }
+
+#[tokio::test]
+async fn a_json_member_sent_twice_is_refused_like_a_repeated_parameter() {
+    let app = spawn_app().await;
+    let client = app.public_client(&[], &[]).await;
+    let body = format!(
+        r#"{{"client_id":"{}","phone_number":"+12025550171","phone_number":"+12025550172"}}"#,
+        client.id
+    );
+
+    let response = app
+        .http
+        .post(app.url("/otp/start"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_error(response, 400, "invalid_request").await;
+    assert!(app.sms.sent().is_empty());
+}
