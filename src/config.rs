@@ -3,7 +3,7 @@
 //!
 //! Loading is strict: an unknown key or a bad value stops start-up with the key's name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,14 @@ use std::str::FromStr;
 use phonenumber::country::Id as Region;
 use serde::{Deserialize, Serialize};
 
-use crate::phone::Phone;
+mod limits;
+mod sms;
+
+pub use limits::{Cap, CapConfig, IpRange, LimitSettings, LimitsConfig, NumberKind};
+pub use sms::{
+    DEFAULT_TEMPLATE, ProviderSettings, SigningKey, SmsSettings, TestNumber, TwilioSender,
+    TwilioSettings, WebhookSettings,
+};
 
 /// The configuration file read when `--config` is not given and the file exists.
 pub const DEFAULT_FILE: &str = "callsign.toml";
@@ -38,6 +45,7 @@ pub struct Config {
     pub signup: SignupConfig,
     pub keys: KeysConfig,
     pub http: HttpConfig,
+    pub limits: LimitsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,8 +93,29 @@ pub struct SmsConfig {
     pub provider: SmsProvider,
     /// The name people see in the message.
     pub app_name: String,
-    /// E.164 number → fixed code; no SMS is ever sent to these numbers.
-    pub test_numbers: BTreeMap<String, String>,
+    /// The locale whose template is used when the request names none that is configured.
+    pub default_locale: String,
+    /// Locale (BCP 47 tag, e.g. `en`, `fr`, `pt-BR`) → message template with `{app}`,
+    /// `{code}`, `{minutes}` and `{expiry}` placeholders.
+    pub templates: BTreeMap<String, String>,
+    /// Adds the WebOTP line `@host #code` (with this host) at the end of every message.
+    pub web_otp_host: Option<String>,
+    /// E.164 number → fixed code (or `{ code, expires }`); no SMS is ever sent to these.
+    pub test_numbers: BTreeMap<String, TestNumberConfig>,
+    pub twilio: Option<TwilioConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// A test number's fixed code, optionally with the last day (UTC) it works.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TestNumberConfig {
+    Code(String),
+    Entry {
+        code: String,
+        /// `YYYY-MM-DD`, quoted or as a TOML date.
+        expires: Option<toml::Value>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +123,72 @@ pub struct SmsConfig {
 pub enum SmsProvider {
     /// Prints messages on standard output, for development.
     Console,
+    /// The Twilio Messages API.
+    Twilio,
+    /// A signed JSON POST (Standard Webhooks) to a URL of the operator's.
+    Webhook,
+}
+
+/// `[sms.twilio]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    /// The sending number; or use `messaging_service_sid`.
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    #[serde(default = "default_twilio_url")]
+    pub base_url: String,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_seconds: u32,
+}
+
+/// `[sms.webhook]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// `whsec_` followed by the base64 signing key.
+    pub secret: Secret,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_seconds: u32,
+}
+
+fn default_twilio_url() -> String {
+    "https://api.twilio.com".into()
+}
+
+fn default_provider_timeout() -> u32 {
+    10
+}
+
+/// A configured secret: `Debug` and serialisation print a fixed marker, never the value.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; only for the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +227,7 @@ impl Default for Config {
             signup: SignupConfig::default(),
             keys: KeysConfig::default(),
             http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -170,7 +266,12 @@ impl Default for SmsConfig {
         Self {
             provider: SmsProvider::Console,
             app_name: "callsign".into(),
+            default_locale: "en".into(),
+            templates: BTreeMap::new(),
+            web_otp_host: None,
             test_numbers: BTreeMap::new(),
+            twilio: None,
+            webhook: None,
         }
     }
 }
@@ -309,10 +410,6 @@ impl Config {
                 "must not contain empty or spaced values",
             ));
         }
-        let app_name = self.sms.app_name.trim();
-        if app_name.is_empty() || app_name.chars().count() > 40 {
-            return Err(invalid("sms.app_name", "must be 1 to 40 characters"));
-        }
         let default_region = match &self.phone.default_region {
             Some(region) => Some(
                 Region::from_str(&region.to_ascii_uppercase())
@@ -320,7 +417,8 @@ impl Config {
             ),
             None => None,
         };
-        let test_numbers = self.test_numbers(otp.length)?;
+        let sms = self.sms.validate(otp.length)?;
+        let limits = self.limits.validate()?;
 
         Ok(Settings {
             issuer,
@@ -336,9 +434,8 @@ impl Config {
             default_region,
             phone_token_ttl: i64::from(self.phone_token.ttl_seconds),
             phone_token_audiences: self.phone_token.audiences.clone(),
-            sms_provider: self.sms.provider,
-            app_name: app_name.to_owned(),
-            test_numbers,
+            sms,
+            limits,
             create_users: self.signup.create_users,
             jwks_max_age: self.keys.jwks_max_age_seconds,
             request_timeout: std::time::Duration::from_secs(
@@ -346,25 +443,6 @@ impl Config {
             ),
             max_body_bytes: self.http.max_body_bytes,
         })
-    }
-
-    fn test_numbers(&self, length: u32) -> Result<HashMap<String, String>, ConfigError> {
-        let mut numbers = HashMap::new();
-        for (number, code) in &self.sms.test_numbers {
-            let key = format!("sms.test_numbers.\"{number}\"");
-            if !number.starts_with('+') {
-                return Err(invalid(
-                    &key,
-                    "must be written in E.164 form, starting with +",
-                ));
-            }
-            let phone = Phone::parse(number, None).map_err(|e| invalid(&key, e))?;
-            if code.len() != length as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(&key, format!("must be a code of {length} digits")));
-            }
-            numbers.insert(phone.e164().to_owned(), code.clone());
-        }
-        Ok(numbers)
     }
 }
 
@@ -380,10 +458,8 @@ pub struct Settings {
     pub default_region: Option<Region>,
     pub phone_token_ttl: i64,
     pub phone_token_audiences: Vec<String>,
-    pub sms_provider: SmsProvider,
-    pub app_name: String,
-    /// E.164 → fixed code.
-    pub test_numbers: HashMap<String, String>,
+    pub sms: SmsSettings,
+    pub limits: LimitSettings,
     pub create_users: bool,
     pub jwks_max_age: u32,
     pub request_timeout: std::time::Duration,

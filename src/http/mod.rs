@@ -3,6 +3,7 @@
 pub mod error;
 pub mod extract;
 mod health;
+mod metrics;
 mod otp;
 mod pages;
 mod token;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(otp::router())
         .merge(well_known::router())
         .merge(health::router())
+        .merge(metrics::router())
         .merge(pages::router());
     let app = if base.is_empty() {
         api.merge(well_known::root_router(""))

@@ -4,8 +4,10 @@
 mod cli;
 mod client_credentials;
 mod helpers;
+mod limits;
 mod logs;
 mod otp_start;
+mod sms_providers;
 mod token_exchange;
 mod token_forgery;
 mod token_sms_otp;
