@@ -6,6 +6,7 @@ mod client_credentials;
 mod helpers;
 mod limits;
 mod logs;
+mod metrics;
 mod otp_start;
 mod sms_providers;
 mod token_exchange;
