@@ -120,7 +120,9 @@ impl<S: Send + Sync> FromRequest<S> for FormOrJson {
     }
 }
 
-fn parse_form(body: &[u8]) -> Params {
+/// Reads an `application/x-www-form-urlencoded` body; never fails, since every byte
+/// string decodes to some list of pairs.
+pub fn parse_form(body: &[u8]) -> Params {
     Params::from_pairs(form_urlencoded::parse(body).into_owned().collect())
 }
 

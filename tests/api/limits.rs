@@ -16,7 +16,7 @@ fn cap(max: u32) -> CapConfig {
 }
 
 /// Turns every cap off, so that a test can switch on just the one it shows.
-fn no_caps(c: &mut Config) {
+pub fn no_caps(c: &mut Config) {
     let limits = &mut c.limits;
     for cap in [
         &mut limits.per_phone,

@@ -8,6 +8,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod otp_start;
+mod properties;
 mod sms_providers;
 mod token_exchange;
 mod token_forgery;
