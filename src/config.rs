@@ -3,7 +3,6 @@
 //!
 //! Loading is strict: an unknown key or a bad value stops start-up with the key's name.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,8 +16,9 @@ mod sms;
 
 pub use limits::{Cap, CapConfig, IpRange, LimitSettings, LimitsConfig, NumberKind};
 pub use sms::{
-    DEFAULT_TEMPLATE, ProviderSettings, SigningKey, SmsSettings, TestNumber, TwilioSender,
-    TwilioSettings, WebhookSettings,
+    DEFAULT_TEMPLATE, ProviderSettings, SigningKey, SmsConfig, SmsProvider, SmsSettings,
+    TestNumber, TestNumberConfig, TwilioConfig, TwilioSender, TwilioSettings, WebhookConfig,
+    WebhookSettings,
 };
 
 /// The configuration file read when `--config` is not given and the file exists.
@@ -85,82 +85,6 @@ pub struct PhoneTokenConfig {
     pub ttl_seconds: u32,
     /// Audiences added to every phone token beside the issuer.
     pub audiences: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SmsConfig {
-    pub provider: SmsProvider,
-    /// The name people see in the message.
-    pub app_name: String,
-    /// The locale whose template is used when the request names none that is configured.
-    pub default_locale: String,
-    /// Locale (BCP 47 tag, e.g. `en`, `fr`, `pt-BR`) → message template with `{app}`,
-    /// `{code}`, `{minutes}` and `{expiry}` placeholders.
-    pub templates: BTreeMap<String, String>,
-    /// Adds the WebOTP line `@host #code` (with this host) at the end of every message.
-    pub web_otp_host: Option<String>,
-    /// E.164 number → fixed code (or `{ code, expires }`); no SMS is ever sent to these.
-    pub test_numbers: BTreeMap<String, TestNumberConfig>,
-    pub twilio: Option<TwilioConfig>,
-    pub webhook: Option<WebhookConfig>,
-}
-
-/// A test number's fixed code, optionally with the last day (UTC) it works.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TestNumberConfig {
-    Code(String),
-    Entry {
-        code: String,
-        /// `YYYY-MM-DD`, quoted or as a TOML date.
-        expires: Option<toml::Value>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmsProvider {
-    /// Prints messages on standard output, for development.
-    Console,
-    /// The Twilio Messages API.
-    Twilio,
-    /// A signed JSON POST (Standard Webhooks) to a URL of the operator's.
-    Webhook,
-}
-
-/// `[sms.twilio]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TwilioConfig {
-    pub account_sid: String,
-    pub auth_token: Secret,
-    /// The sending number; or use `messaging_service_sid`.
-    pub from: Option<String>,
-    pub messaging_service_sid: Option<String>,
-    #[serde(default = "default_twilio_url")]
-    pub base_url: String,
-    #[serde(default = "default_provider_timeout")]
-    pub timeout_seconds: u32,
-}
-
-/// `[sms.webhook]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    pub url: String,
-    /// `whsec_` followed by the base64 signing key.
-    pub secret: Secret,
-    #[serde(default = "default_provider_timeout")]
-    pub timeout_seconds: u32,
-}
-
-fn default_twilio_url() -> String {
-    "https://api.twilio.com".into()
-}
-
-fn default_provider_timeout() -> u32 {
-    10
 }
 
 /// A configured secret: `Debug` and serialisation print a fixed marker, never the value.
@@ -257,21 +181,6 @@ impl Default for PhoneTokenConfig {
         Self {
             ttl_seconds: 300,
             audiences: Vec::new(),
-        }
-    }
-}
-
-impl Default for SmsConfig {
-    fn default() -> Self {
-        Self {
-            provider: SmsProvider::Console,
-            app_name: "callsign".into(),
-            default_locale: "en".into(),
-            templates: BTreeMap::new(),
-            web_otp_host: None,
-            test_numbers: BTreeMap::new(),
-            twilio: None,
-            webhook: None,
         }
     }
 }
@@ -626,6 +535,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("pigeon"), "{error}");
+    }
+
+    #[test]
+    fn bad_limit_and_provider_values_stop_validation_with_the_key_named() {
+        let cases = [
+            (
+                "[limits]\nallowed_regions = [\"XX\"]\n",
+                "limits.allowed_regions",
+            ),
+            (
+                "[limits]\ntrusted_proxies = [\"lb\"]\n",
+                "limits.trusted_proxies",
+            ),
+            ("[limits]\nprefix_digits = 1\n", "limits.prefix_digits"),
+            (
+                "[limits.per_phone]\nmax = 5\nwindow_seconds = 0\n",
+                "limits.per_phone.window_seconds",
+            ),
+            ("[sms]\nprovider = \"twilio\"\n", "sms.twilio"),
+            (
+                "[sms]\nprovider = \"webhook\"\n[sms.webhook]\nurl = \"https://h.test\"\n\
+                 secret = \"plain\"\n",
+                "sms.webhook.secret",
+            ),
+            (
+                "[sms]\nprovider = \"twilio\"\n[sms.twilio]\naccount_sid = \"AC1\"\n\
+                 auth_token = \"t\"\n",
+                "sms.twilio",
+            ),
+            ("[sms.templates]\nen = \"no code\"\n", "sms.templates.en"),
+            (
+                "[sms.test_numbers]\n\"+12025550100\" = { code = \"123456\", expires = \"soon\" }\n",
+                "sms.test_numbers",
+            ),
+        ];
+        for (text, key) in cases {
+            let error = load(text, &[]).unwrap().validate().unwrap_err().to_string();
+            assert!(error.contains(key), "{text}: {error}");
+        }
     }
 
     #[test]

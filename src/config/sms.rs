@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, Secret, SmsConfig, SmsProvider, TestNumberConfig, check_range, invalid};
+use super::{ConfigError, Secret, check_range, invalid};
 use crate::phone::Phone;
 
 /// The built-in English message; `{expiry}` reads "5 minutes".
@@ -13,6 +14,98 @@ pub const DEFAULT_TEMPLATE: &str =
     "Your {app} code is {code}. It expires in {expiry}. Do not share it.";
 /// Placeholders a template may use.
 const PLACEHOLDERS: [&str; 4] = ["{app}", "{code}", "{minutes}", "{expiry}"];
+
+/// The `[sms]` section as written by the operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    pub provider: SmsProvider,
+    /// The name people see in the message.
+    pub app_name: String,
+    /// The locale whose template is used when the request names none that is configured.
+    pub default_locale: String,
+    /// Locale (BCP 47 tag, e.g. `en`, `fr`, `pt-BR`) → message template with `{app}`,
+    /// `{code}`, `{minutes}` and `{expiry}` placeholders.
+    pub templates: BTreeMap<String, String>,
+    /// Adds the WebOTP line `@host #code` (with this host) at the end of every message.
+    pub web_otp_host: Option<String>,
+    /// E.164 number → fixed code (or `{ code, expires }`); no SMS is ever sent to these.
+    pub test_numbers: BTreeMap<String, TestNumberConfig>,
+    pub twilio: Option<TwilioConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// A test number's fixed code, optionally with the last day (UTC) it works.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TestNumberConfig {
+    Code(String),
+    Entry {
+        code: String,
+        /// `YYYY-MM-DD`, quoted or as a TOML date.
+        expires: Option<toml::Value>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    /// Prints messages on standard output, for development.
+    Console,
+    /// The Twilio Messages API.
+    Twilio,
+    /// A signed JSON POST (Standard Webhooks) to a URL of the operator's.
+    Webhook,
+}
+
+/// `[sms.twilio]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    /// The sending number; or use `messaging_service_sid`.
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    #[serde(default = "default_twilio_url")]
+    pub base_url: String,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_seconds: u32,
+}
+
+/// `[sms.webhook]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// `whsec_` followed by the base64 signing key.
+    pub secret: Secret,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_seconds: u32,
+}
+
+fn default_twilio_url() -> String {
+    "https://api.twilio.com".into()
+}
+
+fn default_provider_timeout() -> u32 {
+    10
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            provider: SmsProvider::Console,
+            app_name: "callsign".into(),
+            default_locale: "en".into(),
+            templates: BTreeMap::new(),
+            web_otp_host: None,
+            test_numbers: BTreeMap::new(),
+            twilio: None,
+            webhook: None,
+        }
+    }
+}
 
 /// The validated `[sms]` section.
 #[derive(Debug, Clone)]

@@ -62,6 +62,8 @@ impl SmsSender for TwilioSender {
             .map_err(|e| SmsError::Unavailable(transport_error(&e)))?;
         let status = response.status();
         if status.is_success() {
+            // TODO: delivery receipts (Twilio status callbacks) are not read, so a message
+            // the carrier drops after Twilio accepted it still counts as sent.
             return Ok(());
         }
         // Twilio's own message may quote the number; only its numeric code is kept.
