@@ -566,7 +566,8 @@ mod tests {
             ),
             ("[sms.templates]\nen = \"no code\"\n", "sms.templates.en"),
             (
-                "[sms.test_numbers]\n\"+12025550100\" = { code = \"123456\", expires = \"soon\" }\n",
+                "[sms.test_numbers]\n\
+                 \"+12025550100\" = { code = \"123456\", expires = \"soon\" }\n",
                 "sms.test_numbers",
             ),
         ];

@@ -95,8 +95,9 @@ pub async fn start(
             // The code may or may not have arrived: it stops working, and its resend
             // cooldown keeps a retried start from sending a second one straight away.
             services.store.disable_challenge(&challenge.id).await?;
-            services.metrics.delivery_failed(services.sms.provider());
-            tracing::error!(error = %error, provider = services.sms.provider(), "SMS delivery failed");
+            let provider = services.sms.provider();
+            services.metrics.delivery_failed(provider);
+            tracing::error!(error = %error, provider, "SMS delivery failed");
             return Err(GrantError::SmsUnavailable {
                 retry_after: otp.resend_after,
             });

@@ -25,14 +25,16 @@ async fn sends_verifications_and_refusals_are_counted_without_numbers_or_codes()
     app.start_otp(&acme, "+4915123456789").await;
     let text = metrics(&app).await;
 
+    let refusal = |reason: &str, region: &str| {
+        let labels = format!(r#"reason="{reason}",client="{id}",region="{region}""#);
+        format!("callsign_otp_refusals_total{{{labels}}} 1")
+    };
     for line in [
         format!(r#"callsign_otp_sends_total{{client="{id}",region="US"}} 1"#),
         format!(r#"callsign_otp_verifications_total{{client="{id}",result="failed"}} 1"#),
         format!(r#"callsign_otp_verifications_total{{client="{id}",result="succeeded"}} 1"#),
-        format!(r#"callsign_otp_refusals_total{{reason="cooldown",client="{id}",region="US"}} 1"#),
-        format!(
-            r#"callsign_otp_refusals_total{{reason="region_not_allowed",client="{id}",region="DE"}} 1"#
-        ),
+        refusal("cooldown", "US"),
+        refusal("region_not_allowed", "DE"),
     ] {
         assert!(text.contains(&line), "{line} missing from:\n{text}");
     }
