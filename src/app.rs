@@ -12,6 +12,8 @@ use crate::config::Settings;
 use crate::crypto::random_bytes;
 use crate::http::{AppState, StaticFiles, router};
 use crate::keys::{KeyError, KeyProtector, KeySettings, Keys};
+use crate::limits::Limiter;
+use crate::metrics::Metrics;
 use crate::otp::OtpHasher;
 use crate::services::Services;
 use crate::sms::{self, SmsSender};
@@ -31,6 +33,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot load the signing keys")]
     Keys(#[from] KeyError),
+    #[error("cannot set up the SMS provider")]
+    Sms(#[from] crate::sms::SmsError),
     #[error("cannot read the well-known folder")]
     StaticFiles(#[source] std::io::Error),
 }
@@ -79,9 +83,10 @@ impl ApplicationBuilder {
             .clone()
             .unwrap_or_else(|| format!("http://{local_addr}"));
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let sms = self
-            .sms
-            .unwrap_or_else(|| sms::from_config(settings.sms_provider));
+        let sms = match self.sms {
+            Some(sms) => sms,
+            None => sms::from_config(&settings.sms.provider, clock.clone())?,
+        };
 
         let store = Store::connect(&settings.database_url).await?;
         let keys = Keys::start(
@@ -106,6 +111,8 @@ impl ApplicationBuilder {
             sms,
             clock,
             otp: OtpHasher::new(otp_key),
+            limiter: Limiter::default(),
+            metrics: Metrics::default(),
         });
         let state = AppState {
             services: services.clone(),
@@ -161,7 +168,11 @@ impl Application {
         tracing::info!(addr = %self.local_addr(), "listening");
         let store = self.services.store.clone();
         let maintenance = tokio::spawn(maintain_keys(self.services.clone()));
-        let served = axum::serve(self.listener, self.router)
+        // The peer address feeds the per-address limits of the OTP start endpoint.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(signal)
             .await;
         maintenance.abort();

@@ -3,18 +3,25 @@
 //!
 //! Loading is strict: an unknown key or a bad value stops start-up with the key's name.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use phonenumber::country::Id as Region;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::keys::Algorithm;
 
-use crate::phone::Phone;
+mod limits;
+mod sms;
+
+pub use limits::{Cap, CapConfig, IpRange, LimitSettings, LimitsConfig, NumberKind};
+pub use sms::{
+    DEFAULT_TEMPLATE, ProviderSettings, SigningKey, SmsConfig, SmsProvider, SmsSettings,
+    TestNumber, TestNumberConfig, TwilioConfig, TwilioSender, TwilioSettings, WebhookConfig,
+    WebhookSettings,
+};
 
 /// The configuration file read when `--config` is not given and the file exists.
 pub const DEFAULT_FILE: &str = "callsign.toml";
@@ -41,6 +48,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
     pub http: HttpConfig,
+    pub limits: LimitsConfig,
 }
 
 /// Lifetimes of the browser flow's artefacts and of refresh tokens.
@@ -108,21 +116,32 @@ pub struct PhoneTokenConfig {
     pub audiences: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SmsConfig {
-    pub provider: SmsProvider,
-    /// The name people see in the message.
-    pub app_name: String,
-    /// E.164 number → fixed code; no SMS is ever sent to these numbers.
-    pub test_numbers: BTreeMap<String, String>,
+/// A configured secret: `Debug` and serialisation print a fixed marker, never the value.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; only for the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmsProvider {
-    /// Prints messages on standard output, for development.
-    Console,
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,28 +165,7 @@ pub struct KeysConfig {
     pub access_token_algorithm: String,
     pub id_token_algorithm: String,
     /// Encrypts private keys at rest; at least 32 characters.
-    pub encryption_secret: Option<SecretString>,
-}
-
-/// A configured secret: shown by `Debug` as a fixed marker, never as its value.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct SecretString(String);
-
-impl SecretString {
-    pub fn new(secret: String) -> Self {
-        Self(secret)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
+    pub encryption_secret: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +191,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             tokens: TokensConfig::default(),
             http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -222,16 +221,6 @@ impl Default for PhoneTokenConfig {
         Self {
             ttl_seconds: 300,
             audiences: Vec::new(),
-        }
-    }
-}
-
-impl Default for SmsConfig {
-    fn default() -> Self {
-        Self {
-            provider: SmsProvider::Console,
-            app_name: "callsign".into(),
-            test_numbers: BTreeMap::new(),
         }
     }
 }
@@ -397,10 +386,6 @@ impl Config {
                 "must not contain empty or spaced values",
             ));
         }
-        let app_name = self.sms.app_name.trim();
-        if app_name.is_empty() || app_name.chars().count() > 40 {
-            return Err(invalid("sms.app_name", "must be 1 to 40 characters"));
-        }
         let default_region = match &self.phone.default_region {
             Some(region) => Some(
                 Region::from_str(&region.to_ascii_uppercase())
@@ -408,7 +393,8 @@ impl Config {
             ),
             None => None,
         };
-        let test_numbers = self.test_numbers(otp.length)?;
+        let sms = self.sms.validate(otp.length)?;
+        let limits = self.limits.validate()?;
 
         Ok(Settings {
             issuer,
@@ -424,9 +410,8 @@ impl Config {
             default_region,
             phone_token_ttl: i64::from(self.phone_token.ttl_seconds),
             phone_token_audiences: self.phone_token.audiences.clone(),
-            sms_provider: self.sms.provider,
-            app_name: app_name.to_owned(),
-            test_numbers,
+            sms,
+            limits,
             create_users: self.signup.create_users,
             jwks_max_age: self.keys.jwks_max_age_seconds,
             keys,
@@ -518,25 +503,6 @@ impl Config {
             encryption_secret: keys.encryption_secret.clone(),
         })
     }
-
-    fn test_numbers(&self, length: u32) -> Result<HashMap<String, String>, ConfigError> {
-        let mut numbers = HashMap::new();
-        for (number, code) in &self.sms.test_numbers {
-            let key = format!("sms.test_numbers.\"{number}\"");
-            if !number.starts_with('+') {
-                return Err(invalid(
-                    &key,
-                    "must be written in E.164 form, starting with +",
-                ));
-            }
-            let phone = Phone::parse(number, None).map_err(|e| invalid(&key, e))?;
-            if code.len() != length as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(&key, format!("must be a code of {length} digits")));
-            }
-            numbers.insert(phone.e164().to_owned(), code.clone());
-        }
-        Ok(numbers)
-    }
 }
 
 /// Validated settings the server runs with.
@@ -551,10 +517,8 @@ pub struct Settings {
     pub default_region: Option<Region>,
     pub phone_token_ttl: i64,
     pub phone_token_audiences: Vec<String>,
-    pub sms_provider: SmsProvider,
-    pub app_name: String,
-    /// E.164 → fixed code.
-    pub test_numbers: HashMap<String, String>,
+    pub sms: SmsSettings,
+    pub limits: LimitSettings,
     pub create_users: bool,
     pub jwks_max_age: u32,
     pub keys: KeySettingsConfig,
@@ -581,7 +545,7 @@ pub struct KeySettingsConfig {
     pub id_token_algorithm: Algorithm,
     pub rotation_period: i64,
     pub refresh_interval: i64,
-    pub encryption_secret: Option<SecretString>,
+    pub encryption_secret: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -766,6 +730,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("pigeon"), "{error}");
+    }
+
+    #[test]
+    fn bad_limit_and_provider_values_stop_validation_with_the_key_named() {
+        let cases = [
+            (
+                "[limits]\nallowed_regions = [\"XX\"]\n",
+                "limits.allowed_regions",
+            ),
+            (
+                "[limits]\ntrusted_proxies = [\"lb\"]\n",
+                "limits.trusted_proxies",
+            ),
+            ("[limits]\nprefix_digits = 1\n", "limits.prefix_digits"),
+            (
+                "[limits.per_phone]\nmax = 5\nwindow_seconds = 0\n",
+                "limits.per_phone.window_seconds",
+            ),
+            ("[sms]\nprovider = \"twilio\"\n", "sms.twilio"),
+            (
+                "[sms]\nprovider = \"webhook\"\n[sms.webhook]\nurl = \"https://h.test\"\n\
+                 secret = \"plain\"\n",
+                "sms.webhook.secret",
+            ),
+            (
+                "[sms]\nprovider = \"twilio\"\n[sms.twilio]\naccount_sid = \"AC1\"\n\
+                 auth_token = \"t\"\n",
+                "sms.twilio",
+            ),
+            ("[sms.templates]\nen = \"no code\"\n", "sms.templates.en"),
+            (
+                "[sms.test_numbers]\n\
+                 \"+12025550100\" = { code = \"123456\", expires = \"soon\" }\n",
+                "sms.test_numbers",
+            ),
+        ];
+        for (text, key) in cases {
+            let error = load(text, &[]).unwrap().validate().unwrap_err().to_string();
+            assert!(error.contains(key), "{text}: {error}");
+        }
     }
 
     #[test]

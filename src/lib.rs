@@ -18,6 +18,8 @@ pub mod crypto;
 pub mod grants;
 pub mod http;
 pub mod keys;
+pub mod limits;
+pub mod metrics;
 pub mod otp;
 pub mod phone;
 pub mod registry;

@@ -1,10 +1,13 @@
-//! What grants and endpoints work with: settings, store, keys, SMS sender and clock.
+//! What grants and endpoints work with: settings, store, keys, SMS sender, clock, limits
+//! and metrics.
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::keys::Keys;
+use crate::limits::Limiter;
+use crate::metrics::Metrics;
 use crate::otp::OtpHasher;
 use crate::sms::SmsSender;
 use crate::store::Store;
@@ -20,6 +23,8 @@ pub struct Services {
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
     pub otp: OtpHasher,
+    pub limiter: Limiter,
+    pub metrics: Metrics,
 }
 
 impl std::fmt::Debug for dyn SmsSender {

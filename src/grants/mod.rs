@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::crypto::random_id;
 use crate::keys::{KeyError, Purpose};
+use crate::limits::LimitError;
 use crate::phone::PhoneError;
 use crate::services::Services;
 use crate::store::{AudienceRecord, ClientRecord, StoreError};
@@ -110,10 +111,10 @@ pub enum GrantError {
     GrantNotAllowed,
     #[error("phone_number: {0}")]
     PhoneInvalid(PhoneError),
-    #[error("a code was sent less than the resend interval ago")]
-    ResendTooSoon { retry_after: i64 },
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("the SMS provider failed")]
-    SmsUnavailable,
+    SmsUnavailable { retry_after: i64 },
     #[error("no live challenge with attempts left")]
     OtpNoLiveChallenge,
     #[error("the code does not match")]

@@ -5,16 +5,19 @@
 //! challenge never looks at whether the phone is known, so neither step tells a caller
 //! anything about who is registered.
 
+use std::net::IpAddr;
+
 use tracing::instrument;
 
 use super::{GrantError, GrantType, PHONE_TOKEN_TYPE, TokenResponse, ensure_allowed};
 use crate::crypto::random_id;
 use crate::keys::Purpose;
+use crate::limits::{self, Destination, LimitError, StartRequest};
 use crate::otp::OtpCode;
 use crate::phone::Phone;
 use crate::services::Services;
-use crate::sms::{SmsMessage, message_text};
-use crate::store::{ClientRecord, NewChallenge, PhoneRecord, StartOutcome};
+use crate::sms::{self, SmsMessage};
+use crate::store::{ClientRecord, NewChallenge, PhoneRecord};
 use crate::tokens::{PHONE_TOKEN_TYP, PhoneTokenClaims, SMS_OTP_AMR};
 
 /// What the start endpoint answers; the same for every phone.
@@ -24,24 +27,44 @@ pub struct Started {
     pub resend_in: i64,
 }
 
-/// Creates (or replaces) the challenge for this phone and client and sends its code. The
-/// caller has checked that the client may use the OTP machinery: `POST /otp/start` needs the
-/// sms-otp grant, the sign-in pages the authorization code grant.
+/// What a caller of `POST /otp/start` asks for, and from where.
+#[derive(Debug, Clone, Copy)]
+pub struct OtpStart<'a> {
+    pub phone_number: &'a str,
+    /// OpenID Connect `ui_locales`: the message's language preferences.
+    pub ui_locales: Option<&'a str>,
+    /// The address the request came from, for the per-address limit.
+    pub source: IpAddr,
+}
+
+/// Creates (or replaces) the challenge for this phone and client and sends its code, if
+/// every send limit lets it through. The caller has checked that the client may use the
+/// OTP machinery: `POST /otp/start` needs the sms-otp grant, the sign-in pages the
+/// authorization code grant.
 #[instrument(name = "otp start", skip_all, fields(client_id = %client.id, phone))]
 pub async fn start(
     services: &Services,
     client: &ClientRecord,
-    phone_number: &str,
+    request: OtpStart<'_>,
 ) -> Result<Started, GrantError> {
-    let phone = Phone::parse(phone_number, services.settings.default_region)
+    let phone = Phone::parse(request.phone_number, services.settings.default_region)
         .map_err(GrantError::PhoneInvalid)?;
     tracing::Span::current().record("phone", tracing::field::display(&phone));
+    let destination = Destination::of(&phone);
+    let refused = |error: LimitError| {
+        if let Some(reason) = error.refusal() {
+            let region = destination.region_label();
+            services.metrics.refused(reason, &client.id, &region);
+        }
+        GrantError::Limit(error)
+    };
+    limits::check_destination(&services.settings.limits, &destination).map_err(refused)?;
 
     let otp = services.settings.otp;
     let now = services.clock.now();
-    let test_code = services.settings.test_numbers.get(phone.e164());
+    let test_code = services.settings.sms.test_code(phone.e164(), now);
     let code = match test_code {
-        Some(fixed) => OtpCode::new(fixed.clone()),
+        Some(fixed) => OtpCode::new(fixed.to_owned()),
         None => OtpCode::generate(otp.length),
     };
     let id = random_id("otp_");
@@ -54,25 +77,35 @@ pub async fn start(
         expires_at: now + otp.ttl,
         created_at: now,
     };
-    if let StartOutcome::CoolingDown { since } = services
-        .store
-        .start_challenge(&challenge, now - otp.resend_after)
-        .await?
-    {
-        tracing::warn!("code requested again inside the resend interval");
-        return Err(GrantError::ResendTooSoon {
-            retry_after: (since + otp.resend_after - now).max(1),
-        });
-    }
+    let admission = StartRequest {
+        challenge: &challenge,
+        destination: &destination,
+        source: request.source,
+        test_number: test_code.is_some(),
+    };
+    limits::admit(services, admission).await.map_err(refused)?;
 
     if test_code.is_none() {
-        let text = message_text(&services.settings.app_name, code.expose(), otp.ttl);
+        let text = sms::compose(
+            &services.settings.sms,
+            request.ui_locales,
+            code.expose(),
+            otp.ttl,
+        );
         if let Err(error) = services.sms.send(&SmsMessage::new(phone, text)).await {
-            // Leave no code behind that nobody received.
-            services.store.delete_challenge(&challenge.id).await?;
-            tracing::error!(error = %error, "SMS delivery failed");
-            return Err(GrantError::SmsUnavailable);
+            // The code may or may not have arrived: it stops working, and its resend
+            // cooldown keeps a retried start from sending a second one straight away.
+            services.store.disable_challenge(&challenge.id).await?;
+            let provider = services.sms.provider();
+            services.metrics.delivery_failed(provider);
+            tracing::error!(error = %error, provider, "SMS delivery failed");
+            return Err(GrantError::SmsUnavailable {
+                retry_after: otp.resend_after,
+            });
         }
+        services
+            .metrics
+            .code_sent(&client.id, &destination.region_label());
     }
     tracing::debug!("code sent");
     Ok(Started {
@@ -151,21 +184,27 @@ pub async fn verify_code(
 ) -> Result<PhoneRecord, GrantError> {
     let now = services.clock.now();
     let store = &services.store;
-    let attempt = store
-        .spend_attempt(phone.e164(), &client.id, now)
-        .await?
-        .ok_or(GrantError::OtpNoLiveChallenge)?;
+    let metrics = &services.metrics;
+    let Some(attempt) = store.spend_attempt(phone.e164(), &client.id, now).await? else {
+        metrics.code_checked(&client.id, false);
+        return Err(GrantError::OtpNoLiveChallenge);
+    };
     if !services.otp.matches(&attempt.id, code, &attempt.code_hash) {
+        metrics.code_checked(&client.id, false);
         if attempt.attempts_left == 0 {
             tracing::warn!("attempts exhausted: the code is dead");
+            limits::record_exhaustion(services, phone).await?;
         } else {
             tracing::debug!("wrong code");
         }
         return Err(GrantError::OtpMismatch);
     }
     if !store.consume_challenge(&attempt.id, now).await? {
+        metrics.code_checked(&client.id, false);
         return Err(GrantError::OtpAlreadyUsed);
     }
+    metrics.code_checked(&client.id, true);
+    store.clear_backoff(phone.e164()).await?;
     Ok(store
         .verify_phone(&random_id("ph_"), phone.e164(), now)
         .await?)

@@ -16,14 +16,15 @@ use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::AppState;
-use super::extract::Params;
+use super::extract::{Params, Peer};
 use crate::crypto::{b64, constant_time_eq, random_bytes, random_id};
 use crate::grants::authorization_code::{is_code_challenge, issue_code};
-use crate::grants::sms_otp::{start, verify_code};
+use crate::grants::sms_otp::{OtpStart, start, verify_code};
 use crate::grants::{
     GrantError, GrantType, OPENID_SCOPES, resolve_scopes, resolve_targets, user_for_phone,
     userinfo_audience,
 };
+use crate::limits::{self, LimitError, source_address};
 use crate::phone::Phone;
 use crate::services::Services;
 use crate::store::{ClientRecord, LoginRequest};
@@ -417,6 +418,7 @@ async fn phone_page(
 
 async fn submit_phone(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -434,11 +436,29 @@ async fn submit_phone(
     let Ok(phone) = Phone::parse(typed, services.settings.default_region) else {
         return retry("phone");
     };
-    match start(services, &client, phone.e164()).await {
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let request = OtpStart {
+        phone_number: phone.e164(),
+        ui_locales: None,
+        source: source_address(peer, &forwarded, &services.settings.limits.trusted_proxies),
+    };
+    match start(services, &client, request).await {
         // A code sent a moment ago for this phone and app (say, before the person went back
         // and started again) still works: ask for that one.
-        Ok(_) | Err(GrantError::ResendTooSoon { .. }) => {}
-        Err(GrantError::SmsUnavailable) => return retry("unavailable"),
+        Ok(_)
+        | Err(GrantError::Limit(LimitError::Limited {
+            reason: limits::Refusal::Cooldown,
+            ..
+        })) => {}
+        Err(GrantError::Limit(LimitError::Limited { .. })) => return retry("wait"),
+        Err(GrantError::Limit(LimitError::RegionNotAllowed | LimitError::NumberTypeRefused(_))) => {
+            return retry("phone");
+        }
+        Err(GrantError::SmsUnavailable { .. }) => return retry("unavailable"),
         Err(GrantError::PhoneInvalid(_)) => return retry("phone"),
         Err(e) => return server_error(&e),
     }

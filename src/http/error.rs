@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::clients::{AuthMethod, ClientAuthError};
 use crate::grants::GrantError;
+use crate::limits::{LimitError, Refusal};
 
 /// RFC 6749 §5.2, RFC 8693 §2.2.2 and RFC 8628 §3.5 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -128,20 +129,14 @@ impl From<GrantError> for OAuthError {
         let (code, description): (ErrorCode, &'static str) = match &error {
             G::GrantNotAllowed => (UnauthorizedClient, "the client may not use this grant type"),
             G::PhoneInvalid(_) => (InvalidRequest, "phone_number is not a valid phone number"),
-            G::ResendTooSoon { retry_after } => {
-                return OAuthError::new(
-                    SlowDown,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many codes requested; retry later",
-                )
-                .with_retry_after(*retry_after);
-            }
-            G::SmsUnavailable => {
+            G::Limit(limit) => return limit_error(limit),
+            G::SmsUnavailable { retry_after } => {
                 return OAuthError::new(
                     TemporarilyUnavailable,
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the code could not be sent; retry later",
-                );
+                )
+                .with_retry_after(*retry_after);
             }
             // RFC 6749 §5.2: one answer for every kind of bad code, so guessers learn nothing.
             G::OtpNoLiveChallenge | G::OtpMismatch | G::OtpAlreadyUsed => {
@@ -217,6 +212,37 @@ impl From<GrantError> for OAuthError {
         tracing::debug!(reason = %error, "request refused");
         OAuthError::new(code, bad_request, description)
     }
+}
+
+/// The one mapping of the send limits: a refused region or number type is a bad request
+/// (the caller can do nothing but use another number); every cap is `429 slow_down`
+/// with `Retry-After`, the same for known and unknown phones.
+fn limit_error(error: &LimitError) -> OAuthError {
+    let (retry_after, description) = match error {
+        LimitError::RegionNotAllowed => {
+            return OAuthError::invalid_request("codes are not sent to this region");
+        }
+        LimitError::NumberTypeRefused(_) => {
+            return OAuthError::invalid_request("codes are not sent to this kind of number");
+        }
+        LimitError::Store(e) => return OAuthError::internal(e),
+        LimitError::Limited {
+            reason: Refusal::Budget,
+            retry_after,
+        } => (
+            *retry_after,
+            "the server has sent all the codes it may send today; retry later",
+        ),
+        LimitError::Limited { retry_after, .. } => {
+            (*retry_after, "too many codes requested; retry later")
+        }
+    };
+    OAuthError::new(
+        ErrorCode::SlowDown,
+        StatusCode::TOO_MANY_REQUESTS,
+        description,
+    )
+    .with_retry_after(retry_after)
 }
 
 /// Maps a failed client authentication; `method` decides the challenge header.

@@ -5,13 +5,30 @@
 //! rejections never reach the client: every failure is an [`OAuthError`].
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::error::{ErrorCode, OAuthError};
 use crate::clients::{AuthMethod, ClientCredentials, ClientSecret};
+
+/// The socket peer of the request, when the server was started with connection info
+/// (`into_make_service_with_connect_info`); `None` when driven without a socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(Peer(peer.map(|ConnectInfo(address)| *address)))
+    }
+}
 
 /// Parameters of an `application/x-www-form-urlencoded` body.
 #[derive(Debug, Default)]
@@ -135,7 +152,9 @@ impl<'de> serde::Deserialize<'de> for JsonMembers {
     }
 }
 
-fn parse_form(body: &[u8]) -> Params {
+/// Reads an `application/x-www-form-urlencoded` body; never fails, since every byte
+/// string decodes to some list of pairs.
+pub fn parse_form(body: &[u8]) -> Params {
     Params::from_pairs(form_urlencoded::parse(body).into_owned().collect())
 }
 

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod introspect;
+mod metrics;
 mod otp;
 mod pages;
 mod token;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(well_known::router())
         .merge(health::router())
         .merge(pages::router())
+        .merge(metrics::router())
         .merge(authorize::router())
         .merge(introspect::router())
         .merge(userinfo::router())

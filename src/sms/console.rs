@@ -17,4 +17,8 @@ impl SmsSender for ConsoleSender {
             .write_all(line.as_bytes())
             .map_err(|e| SmsError::Unavailable(e.to_string()))
     }
+
+    fn provider(&self) -> &'static str {
+        "console"
+    }
 }

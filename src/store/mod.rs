@@ -19,8 +19,11 @@ macro_rules! on_backend {
 mod admin;
 mod flows;
 mod keys;
+mod limits;
 mod postgres;
 mod sqlite;
+
+pub use limits::{Admission, BackoffRule, CounterCheck, SendAdmission};
 
 use sqlx::FromRow;
 
@@ -179,20 +182,12 @@ pub struct NewChallenge {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartOutcome {
-    Started,
-    /// The previous challenge for this phone and client is younger than the cooldown.
-    CoolingDown {
-        since: i64,
-    },
-}
-
 /// One attempt, already counted, against a live challenge.
 #[derive(Clone, FromRow)]
 pub struct SpentAttempt {
     pub id: String,
     pub code_hash: Vec<u8>,
+    /// Attempts the challenge has left after this one.
     pub attempts_left: i64,
 }
 
@@ -384,64 +379,6 @@ impl Store {
             active: row.status == "active",
             created_at: row.created_at,
         }))
-    }
-
-    /// Stores a new challenge for the phone and client, replacing the previous one unless
-    /// that one was created after `cooldown_start` (the resend cooldown). One statement, so
-    /// concurrent starts cannot both pass the cooldown.
-    pub async fn start_challenge(
-        &self,
-        challenge: &NewChallenge,
-        cooldown_start: i64,
-    ) -> Result<StartOutcome> {
-        const UPSERT: &str = r#"
-            INSERT INTO otp_challenges (id, phone, client_id, code_hash, attempts_left,
-                                        expires_at, created_at, consumed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
-            ON CONFLICT (phone, client_id) DO UPDATE
-            SET id = excluded.id,
-                code_hash = excluded.code_hash,
-                attempts_left = excluded.attempts_left,
-                expires_at = excluded.expires_at,
-                created_at = excluded.created_at,
-                consumed_at = NULL
-            WHERE otp_challenges.created_at <= $8
-            RETURNING id"#;
-        const CREATED: &str =
-            "SELECT created_at FROM otp_challenges WHERE phone = $1 AND client_id = $2";
-        let stored = on_backend!(self, pool => {
-            sqlx::query_scalar::<_, String>(UPSERT)
-                .bind(&challenge.id)
-                .bind(&challenge.phone)
-                .bind(&challenge.client_id)
-                .bind(&challenge.code_hash)
-                .bind(challenge.attempts)
-                .bind(challenge.expires_at)
-                .bind(challenge.created_at)
-                .bind(cooldown_start)
-                .fetch_optional(pool)
-                .await
-        })?;
-        if stored.is_some() {
-            return Ok(StartOutcome::Started);
-        }
-        let since = on_backend!(self, pool => {
-            sqlx::query_scalar::<_, i64>(CREATED)
-                .bind(&challenge.phone)
-                .bind(&challenge.client_id)
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(StartOutcome::CoolingDown {
-            since: since.unwrap_or(challenge.created_at),
-        })
-    }
-
-    /// Removes a challenge whose code could not be delivered.
-    pub async fn delete_challenge(&self, id: &str) -> Result<()> {
-        const DELETE: &str = "DELETE FROM otp_challenges WHERE id = $1";
-        on_backend!(self, pool => sqlx::query(DELETE).bind(id).execute(pool).await.map(|_| ()))?;
-        Ok(())
     }
 
     /// Counts one attempt against the live challenge of this phone and client and returns

@@ -85,6 +85,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub services: Arc<Services>,
     pub database_url: String,
+    /// The configuration the server was started with.
+    pub config: Config,
     pub dir: TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -139,16 +141,33 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     start(config, dir, Arc::new(ManualClock::starting_now())).await
 }
 
+/// A server that sends codes through the configured provider instead of capturing them.
+pub async fn spawn_app_delivering(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let database_url = fresh_database(&dir).await;
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        database_url,
+        well_known_dir: dir.path().join("well-known"),
+        ..Config::default()
+    };
+    configure(&mut config);
+    launch(config, dir, Arc::new(ManualClock::starting_now()), false).await
+}
+
 /// Starts a server from a full configuration, keeping `dir` alive with it.
 pub async fn start(config: Config, dir: TempDir, clock: Arc<ManualClock>) -> TestApp {
+    launch(config, dir, clock, true).await
+}
+
+async fn launch(config: Config, dir: TempDir, clock: Arc<ManualClock>, capture: bool) -> TestApp {
     let settings = config.validate().expect("a valid test configuration");
     let sms = Arc::new(CaptureSms::default());
-    let app = Application::builder(settings)
-        .sms_sender(sms.clone())
-        .clock(clock.clone())
-        .build()
-        .await
-        .expect("the server starts");
+    let mut builder = Application::builder(settings).clock(clock.clone());
+    if capture {
+        builder = builder.sms_sender(sms.clone());
+    }
+    let app = builder.build().await.expect("the server starts");
     let address = format!("http://{}", app.local_addr());
     let issuer = app.issuer().to_owned();
     let services = app.services().clone();
@@ -171,7 +190,8 @@ pub async fn start(config: Config, dir: TempDir, clock: Arc<ManualClock>) -> Tes
         sms,
         clock,
         services,
-        database_url: config.database_url,
+        database_url: config.database_url.clone(),
+        config,
         dir,
         shutdown: Some(shutdown),
         server: Some(server),
@@ -191,15 +211,13 @@ impl TestApp {
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
-    /// Another instance of the same deployment: the same database, issuer and clock.
+    /// A second server on the same database and clock, as behind a load balancer.
     pub async fn second_instance(&self) -> TestApp {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let config = Config {
             issuer: Some(self.issuer.clone()),
-            listen: "127.0.0.1:0".into(),
-            database_url: self.database_url.clone(),
             well_known_dir: dir.path().join("well-known"),
-            ..Config::default()
+            ..self.config.clone()
         };
         start(config, dir, self.clock.clone()).await
     }
@@ -212,6 +230,24 @@ impl TestApp {
             .await
             .unwrap();
         response.json().await.expect("a JWKS")
+    }
+
+    /// Starts an OTP as if relayed by a proxy for `forwarded_for`.
+    pub async fn start_otp_for(
+        &self,
+        client: &TestClient,
+        phone: &str,
+        forwarded_for: &str,
+    ) -> reqwest::Response {
+        let mut pairs = client.auth();
+        pairs.push(("phone_number", phone.into()));
+        self.http
+            .post(self.url("/otp/start"))
+            .header("x-forwarded-for", forwarded_for)
+            .form(&pairs)
+            .send()
+            .await
+            .expect("the request is sent")
     }
 
     pub fn url(&self, path: &str) -> String {

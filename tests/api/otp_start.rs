@@ -366,3 +366,72 @@ async fn a_json_member_sent_twice_is_refused_like_a_repeated_parameter() {
     assert_error(response, 400, "invalid_request").await;
     assert!(app.sms.sent().is_empty());
 }
+
+#[tokio::test]
+async fn f03_with_sign_up_closed_known_and_unknown_phones_still_look_alike() {
+    let app = spawn_app_with(|c| c.signup.create_users = false).await;
+    let client = app.acme().await;
+    app.phone_token(&client, "+12025550104").await;
+    app.clock.advance(60);
+
+    let known = app.start_otp(&client, "+12025550104").await;
+    let unknown = app.start_otp(&client, "+12025550105").await;
+
+    assert_eq!(known.status(), 200);
+    assert_eq!(known.status(), unknown.status());
+    let names = |r: &reqwest::Response| r.headers().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&known), names(&unknown));
+    assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
+    let mut answers = Vec::new();
+    for phone in ["+12025550104", "+12025550105", "+12025550106"] {
+        let response = app.otp_grant(&client, phone, "000000").await;
+        answers.push(assert_error(response, 400, "invalid_grant").await);
+    }
+    assert!(
+        answers.windows(2).all(|pair| pair[0] == pair[1]),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn f04_concurrent_first_starts_on_two_instances_leave_one_working_code() {
+    let first = std::sync::Arc::new(spawn_app().await);
+    let second = std::sync::Arc::new(first.second_instance().await);
+    let client = first.acme().await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..6 {
+        let app = if n % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let client = client.clone();
+        tasks.spawn(async move {
+            let response = app.start_otp(&client, "+12025550107").await;
+            (response.status().as_u16(), response.text().await.unwrap())
+        });
+    }
+    let answers = tasks.join_all().await;
+
+    assert!(
+        answers
+            .iter()
+            .all(|(s, body)| (*s == 200 || *s == 429) && !body.contains("SQL")),
+        "{answers:?}"
+    );
+    assert_eq!(answers.iter().filter(|(s, _)| *s == 200).count(), 1);
+    let sinks = [&first.sms, &second.sms];
+    let sent: usize = sinks.iter().map(|s| s.count_to("+12025550107")).sum();
+    assert_eq!(sent, 1);
+    let sink = sinks
+        .iter()
+        .find(|s| s.count_to("+12025550107") == 1)
+        .unwrap();
+    let code = sink.latest_code("+12025550107");
+    let granted = second.otp_grant(&client, "+12025550107", &code).await;
+    assert_eq!(granted.status(), 200);
+    assert_eq!(first.count("otp_challenges").await, 1);
+    assert_eq!(first.count("phones").await, 1);
+    assert_eq!(first.count("users").await, 0);
+}
