@@ -115,7 +115,18 @@ impl From<StoreError> for AdminError {
 impl From<RegistryError> for AdminError {
     fn from(error: RegistryError) -> Self {
         match error {
-            RegistryError::Invalid { field, problem } => AdminError::Invalid { field, problem },
+            RegistryError::Invalid { field, problem } => {
+                // The registry speaks in command-line flags; the API in JSON members.
+                let field = match field {
+                    "grant" => "grant_types",
+                    "audience" => "audiences",
+                    "default-audience" => "default_audience",
+                    "scope" => "scopes",
+                    "redirect-uri" => "redirect_uris",
+                    other => other,
+                };
+                AdminError::Invalid { field, problem }
+            }
             RegistryError::Conflict(what) => AdminError::Conflict(what),
             RegistryError::Store(e) => e.into(),
         }
@@ -171,6 +182,11 @@ impl FromRequestParts<AppState> for Admin {
         let claims = verify_access_token(&keys, &services.issuer, Some(&audience), &token, now)
             .map_err(|_| AdminError::InvalidToken)?;
         if services.store.jti_revoked(&claims.jti).await? {
+            return Err(AdminError::InvalidToken);
+        }
+        // Only machine clients administer (client_credentials: the subject is the client).
+        // A person signed in through some app must never hold an admin token.
+        if claims.sub != claims.client_id {
             return Err(AdminError::InvalidToken);
         }
         let scopes = claims
@@ -379,6 +395,18 @@ async fn rotate_secret(
 ) -> Result<Response, AdminError> {
     admin.require("admin:write")?;
     let services = &state.services;
+    let client = services
+        .store
+        .client(&id)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    if client.kind == crate::store::ClientKind::Public {
+        let problem = "a public client has no secret".to_owned();
+        return Err(AdminError::Invalid {
+            field: "client_id",
+            problem,
+        });
+    }
     let secret = ClientSecret::generate();
     if !services
         .store

@@ -81,6 +81,8 @@ pub async fn grant(
         nonce: code.nonce.as_deref(),
         family_id: Some(&code.family_id),
         family_created_at: code.auth_time,
+        grant_scopes: &code.scope,
+        grant_audiences: &code.audiences,
     };
     issue_session_tokens(services, session).await
 }

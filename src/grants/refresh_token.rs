@@ -42,7 +42,13 @@ pub async fn grant(
         return Err(reused(services, &token).await);
     }
     let scopes = narrow_scopes(&token, request.scope)?;
-    let audiences = narrow_audiences(&token, &request.audiences, &request.resources)?;
+    let mut audiences = narrow_audiences(&token, &request.audiences, &request.resources)?;
+    // A token still granted openid keeps serving at userinfo.
+    let userinfo = super::userinfo_audience(&services.issuer).identifier;
+    let openid = scopes.iter().any(|s| s == "openid");
+    if openid && token.audiences.contains(&userinfo) && !audiences.contains(&userinfo) {
+        audiences.push(userinfo);
+    }
     super::ensure_user_active(services, &token.subject)
         .await
         .map_err(|e| match e {
@@ -54,6 +60,7 @@ pub async fn grant(
     }
 
     let targets = load_targets(services, &audiences).await?;
+    let scopes = in_reach(&scopes, &targets, request.scope.is_some())?;
     let session = Session {
         client,
         user_id: &token.subject,
@@ -64,6 +71,8 @@ pub async fn grant(
         nonce: None,
         family_id: Some(&token.family_id),
         family_created_at: token.family_created_at,
+        grant_scopes: &token.scope,
+        grant_audiences: &token.audiences,
     };
     issue_session_tokens(services, session).await
 }
@@ -96,6 +105,25 @@ fn narrow_scopes(
         Some(wider) => Err(GrantError::ScopeBeyondSubject(wider.clone())),
         None => Ok(scopes),
     }
+}
+
+/// Scopes that still mean something at the narrowed audiences (RFC 9068 §3): asked for
+/// explicitly, an orphan is an error; carried over by default, it is dropped.
+fn in_reach(
+    scopes: &[String],
+    targets: &[crate::store::AudienceRecord],
+    explicit: bool,
+) -> Result<Vec<String>, GrantError> {
+    let mut kept = Vec::with_capacity(scopes.len());
+    for scope in scopes {
+        let openid = super::OPENID_SCOPES.contains(&scope.as_str());
+        if openid || targets.iter().any(|t| t.scopes.contains(scope)) {
+            kept.push(scope.clone());
+        } else if explicit {
+            return Err(GrantError::ScopeUndefined(scope.clone()));
+        }
+    }
+    Ok(kept)
 }
 
 fn narrow_audiences(

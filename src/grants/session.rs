@@ -25,6 +25,10 @@ pub struct Session<'a> {
     pub family_id: Option<&'a str>,
     /// When the family began (bounds the refresh token's absolute lifetime).
     pub family_created_at: i64,
+    /// What a new refresh token carries: the whole grant, even when this access token was
+    /// narrowed (RFC 6749 §6: a refresh token's scope never changes).
+    pub grant_scopes: &'a [String],
+    pub grant_audiences: &'a [String],
 }
 
 /// The audience of `GET /userinfo`: tokens granted `openid` carry it.
@@ -79,13 +83,12 @@ pub async fn issue_session_tokens(
     if granted("openid") {
         response.id_token = Some(id_token(services, &session, granted("phone")).await?);
     }
+    let granted_offline = session.grant_scopes.iter().any(|s| s == "offline_access");
     let may_refresh = client
         .grant_types
         .iter()
         .any(|g| g == GrantType::RefreshToken.as_wire());
-    if let (true, true, Some(family_id)) =
-        (may_refresh, granted("offline_access"), session.family_id)
-    {
+    if let (true, true, Some(family_id)) = (may_refresh, granted_offline, session.family_id) {
         response.refresh_token = Some(refresh_token(services, &session, family_id).await?);
     }
     Ok(response)
@@ -136,12 +139,8 @@ async fn refresh_token(
         family_id: family_id.to_owned(),
         client_id: session.client.id.clone(),
         subject: session.user_id.to_owned(),
-        scope: session.scopes.to_vec(),
-        audiences: session
-            .targets
-            .iter()
-            .map(|t| t.identifier.clone())
-            .collect(),
+        scope: session.grant_scopes.to_vec(),
+        audiences: session.grant_audiences.to_vec(),
         auth_time: session.auth_time,
         created_at: now,
         expires_at: (now + tokens.refresh_idle).min(session.family_created_at + tokens.refresh_max),

@@ -60,6 +60,7 @@ pub async fn exchange(
     // With offline_access, the exchange starts a sign-in that refresh tokens extend.
     if scopes.iter().any(|s| s == "offline_access") {
         let (family_id, created_at) = new_family(services, &client.id, &user_id).await?;
+        let audiences: Vec<String> = targets.iter().map(|t| t.identifier.clone()).collect();
         let session = Session {
             client,
             user_id: &user_id,
@@ -70,6 +71,8 @@ pub async fn exchange(
             nonce: None,
             family_id: Some(&family_id),
             family_created_at: created_at,
+            grant_scopes: &scopes,
+            grant_audiences: &audiences,
         };
         return issue_session_tokens(services, session).await;
     }

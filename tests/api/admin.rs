@@ -234,13 +234,13 @@ async fn bad_admin_input_is_named_and_changes_nothing() {
             "/admin/v1/clients",
             json!({"name": "x", "audiences": ["https://nowhere.test"]}),
             400,
-            "audience",
+            "audiences",
         ),
         (
             "/admin/v1/clients",
             json!({"name": "x", "grant_types": ["password"]}),
             400,
-            "grant",
+            "grant_types",
         ),
         ("/admin/v1/clients", json!({"name": ""}), 400, "name"),
     ];
@@ -321,4 +321,36 @@ async fn an_admin_rotates_keys_and_they_are_published_before_they_sign() {
     )
     .await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_person_signed_in_through_an_app_never_administers() {
+    let app = spawn_app().await;
+    admin(&app).await;
+    // A careless registration: a phone app allowed the admin audience.
+    let phone_app = app
+        .client(callsign::registry::NewClient {
+            name: "careless".into(),
+            public: true,
+            audiences: vec![admin_audience(&app.issuer)],
+            scopes: vec!["admin:read".into(), "admin:write".into()],
+            ..Default::default()
+        })
+        .await;
+    let phone_token = app.phone_token(&phone_app, "+12025550163").await;
+    let body: Value = app
+        .exchange(
+            &phone_app,
+            &phone_token,
+            &[("scope", "admin:read admin:write")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let person_token = body["access_token"].as_str().unwrap();
+
+    let (status, _, _) = call(&app, "GET", "/admin/v1/clients", Some(person_token), None).await;
+
+    assert_eq!(status, 401);
 }

@@ -142,6 +142,13 @@ async fn a_refresh_may_narrow_but_never_widen() {
     assert_eq!(claims["aud"], ORDERS);
     assert_eq!(claims["scope"], "orders:read offline_access");
     assert!(narrower["id_token"].is_null(), "openid was dropped");
+
+    // RFC 6749 §6: the new refresh token keeps the whole grant.
+    let rt2 = narrower["refresh_token"].as_str().unwrap();
+    let whole: Value = refresh(&app, &acme, rt2, &[]).await.json().await.unwrap();
+    let (_, claims) = peek(whole["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "openid offline_access orders:read");
+    assert!(whole["id_token"].is_string());
 }
 
 #[tokio::test]
