@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -202,6 +203,14 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// A query string that does not fit, named like any other bad input.
+fn query_error(rejection: QueryRejection) -> AdminError {
+    AdminError::Invalid {
+        field: "query",
+        problem: rejection.body_text(),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Page {
     limit: Option<i64>,
@@ -274,9 +283,10 @@ fn client_json(client: &ClientRecord) -> Value {
 async fn list_audiences(
     State(state): State<AppState>,
     admin: Admin,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
     admin.require("admin:read")?;
+    let Query(page) = page.map_err(query_error)?;
     let (limit, offset) = page.bounds()?;
     let audiences = state.services.store.list_audiences(limit, offset).await?;
     Ok(Json(
@@ -314,9 +324,10 @@ async fn create_audience(
 async fn list_clients(
     State(state): State<AppState>,
     admin: Admin,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
     admin.require("admin:read")?;
+    let Query(page) = page.map_err(query_error)?;
     let (limit, offset) = page.bounds()?;
     let clients = state
         .services
@@ -477,9 +488,10 @@ struct AuditQuery {
 async fn audit(
     State(state): State<AppState>,
     admin: Admin,
-    Query(query): Query<AuditQuery>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
     admin.require("admin:read")?;
+    let Query(query) = query.map_err(query_error)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(AdminError::Invalid {

@@ -270,6 +270,19 @@ async fn bad_admin_input_is_named_and_changes_nothing() {
     assert_eq!(status, 404);
     let (status, _, _) = call(&app, "GET", "/admin/v1/clients?limit=0", Some(&token), None).await;
     assert_eq!(status, 400);
+    let (status, body, _) = call(
+        &app,
+        "GET",
+        "/admin/v1/clients?limit=many",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("query")),
+        "a JSON error, not plain text"
+    );
     assert_eq!(app.count("clients").await, before);
 }
 
