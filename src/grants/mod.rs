@@ -243,8 +243,14 @@ pub fn issue_access_token(
 
 /// Refuses tokens for a user who is disabled or gone.
 pub async fn ensure_user_active(services: &Services, user_id: &str) -> Result<(), GrantError> {
-    match services.store.user(user_id).await? {
-        Some(user) if user.status == "active" => Ok(()),
+    let user = services.store.user(user_id).await?;
+    check_user_status(user.as_ref().map(|u| u.status.as_str()))
+}
+
+/// Refuses a user whose status is not active, or who is gone (`None`).
+pub fn check_user_status(status: Option<&str>) -> Result<(), GrantError> {
+    match status {
+        Some("active") => Ok(()),
         Some(_) => Err(GrantError::UserDisabled),
         None => Err(GrantError::PhoneGone),
     }

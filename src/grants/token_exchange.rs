@@ -9,8 +9,8 @@ use tracing::instrument;
 
 use super::{
     ACCESS_TOKEN_TYPE, GrantError, GrantType, PHONE_TOKEN_TYPE, Session, Subject, TokenResponse,
-    ensure_allowed, issue_access_token, issue_session_tokens, new_family, resolve_scopes,
-    resolve_targets, user_for_phone, userinfo_audience,
+    check_user_status, ensure_allowed, issue_access_token, issue_session_tokens, new_family,
+    resolve_scopes, resolve_targets, user_for_phone, userinfo_audience,
 };
 use crate::services::Services;
 use crate::store::ClientRecord;
@@ -49,13 +49,20 @@ pub async fn exchange(
         targets.push(userinfo_audience(&services.issuer));
     }
 
-    let phone = services
+    let (phone, user_status) = services
         .store
-        .phone(&subject.sub)
+        .phone_with_user_status(&subject.sub)
         .await?
-        .filter(|p| p.e164 == subject.phone_number)
+        .filter(|(p, _)| p.e164 == subject.phone_number)
         .ok_or(GrantError::PhoneGone)?;
-    let user_id = user_for_phone(services, &phone).await?;
+    // The user's status comes with the phone, in the same query.
+    let user_id = match &phone.user_id {
+        Some(user_id) => {
+            check_user_status(user_status.as_deref())?;
+            user_id.clone()
+        }
+        None => user_for_phone(services, &phone).await?,
+    };
 
     // With offline_access, the exchange starts a sign-in that refresh tokens extend.
     if scopes.iter().any(|s| s == "offline_access") {

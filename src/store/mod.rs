@@ -204,6 +204,17 @@ struct ClientRow {
     first_party: i64,
     status: String,
     created_at: i64,
+    /// One allowed audience; `None` when the client has none.
+    audience: Option<String>,
+}
+
+#[derive(FromRow)]
+struct PhoneUserRow {
+    id: String,
+    e164: String,
+    user_id: Option<String>,
+    verified_at: i64,
+    user_status: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -211,6 +222,8 @@ struct AudienceRow {
     identifier: String,
     access_token_ttl: i64,
     created_at: i64,
+    /// One defined scope; `None` when the audience defines none.
+    scope: Option<String>,
 }
 
 fn words(list: &str) -> Vec<String> {
@@ -280,21 +293,22 @@ impl Store {
         Ok(())
     }
 
+    /// The audience `identifier` with its scopes, in one query: one row per scope (or one
+    /// row with no scope).
     pub async fn audience(&self, identifier: &str) -> Result<Option<AudienceRecord>> {
         const SELECT: &str = r#"
-            SELECT identifier, access_token_ttl, created_at
-            FROM audiences
-            WHERE identifier = $1"#;
-        const SCOPES: &str = "SELECT scope FROM audience_scopes WHERE audience = $1 ORDER BY scope";
-        let Some(row) = on_backend!(self, pool => {
-            sqlx::query_as::<_, AudienceRow>(SELECT).bind(identifier).fetch_optional(pool).await
-        })?
-        else {
+            SELECT a.identifier, a.access_token_ttl, a.created_at, s.scope
+            FROM audiences a
+            LEFT JOIN audience_scopes s ON s.audience = a.identifier
+            WHERE a.identifier = $1
+            ORDER BY s.scope"#;
+        let rows = on_backend!(self, pool => {
+            sqlx::query_as::<_, AudienceRow>(SELECT).bind(identifier).fetch_all(pool).await
+        })?;
+        let scopes = rows.iter().filter_map(|r| r.scope.clone()).collect();
+        let Some(row) = rows.into_iter().next() else {
             return Ok(None);
         };
-        let scopes = on_backend!(self, pool => {
-            sqlx::query_scalar::<_, String>(SCOPES).bind(identifier).fetch_all(pool).await
-        })?;
         Ok(Some(AudienceRecord {
             identifier: row.identifier,
             scopes,
@@ -343,23 +357,24 @@ impl Store {
         Ok(())
     }
 
+    /// The client `id` with its allowed audiences, in one query: one row per audience
+    /// (or one row with no audience), so a token request pays one round trip for it.
     pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>> {
         const SELECT: &str = r#"
-            SELECT id, name, kind, secret_hash, grant_types, redirect_uris, scopes,
-                   default_audience, first_party, status, created_at
-            FROM clients
-            WHERE id = $1"#;
-        const AUDIENCES: &str =
-            "SELECT audience FROM client_audiences WHERE client_id = $1 ORDER BY audience";
-        let Some(row) = on_backend!(self, pool => {
-            sqlx::query_as::<_, ClientRow>(SELECT).bind(id).fetch_optional(pool).await
-        })?
-        else {
+            SELECT c.id, c.name, c.kind, c.secret_hash, c.grant_types, c.redirect_uris,
+                   c.scopes, c.default_audience, c.first_party, c.status, c.created_at,
+                   a.audience
+            FROM clients c
+            LEFT JOIN client_audiences a ON a.client_id = c.id
+            WHERE c.id = $1
+            ORDER BY a.audience"#;
+        let rows = on_backend!(self, pool => {
+            sqlx::query_as::<_, ClientRow>(SELECT).bind(id).fetch_all(pool).await
+        })?;
+        let audiences = rows.iter().filter_map(|r| r.audience.clone()).collect();
+        let Some(row) = rows.into_iter().next() else {
             return Ok(None);
         };
-        let audiences = on_backend!(self, pool => {
-            sqlx::query_scalar::<_, String>(AUDIENCES).bind(id).fetch_all(pool).await
-        })?;
         let kind = if row.kind == "public" {
             ClientKind::Public
         } else {
@@ -445,6 +460,31 @@ impl Store {
         Ok(on_backend!(self, pool => {
             sqlx::query_as::<_, PhoneRecord>(SELECT).bind(id).fetch_optional(pool).await
         })?)
+    }
+
+    /// The phone `id` and, when it has a user, that user's status (`None` when the user is
+    /// gone), in one query: token exchange needs both.
+    pub async fn phone_with_user_status(
+        &self,
+        id: &str,
+    ) -> Result<Option<(PhoneRecord, Option<String>)>> {
+        const SELECT: &str = r#"
+            SELECT p.id, p.e164, p.user_id, p.verified_at, u.status AS user_status
+            FROM phones p
+            LEFT JOIN users u ON u.id = p.user_id
+            WHERE p.id = $1"#;
+        let row = on_backend!(self, pool => {
+            sqlx::query_as::<_, PhoneUserRow>(SELECT).bind(id).fetch_optional(pool).await
+        })?;
+        Ok(row.map(|row| {
+            let phone = PhoneRecord {
+                id: row.id,
+                e164: row.e164,
+                user_id: row.user_id,
+                verified_at: row.verified_at,
+            };
+            (phone, row.user_status)
+        }))
     }
 
     /// The phone most recently verified by a user, if any.
