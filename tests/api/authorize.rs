@@ -306,18 +306,8 @@ async fn a_wrong_code_on_the_page_asks_again_and_counts_an_attempt() {
     let app = spawn_app().await;
     let acme = web_client(&app, true).await;
     let mut browser = Browser::new(&app);
-    let html = browser
-        .get(&authorize_url(&app, &acme, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::helpers::csrf_of(&html);
-    browser
-        .post(
-            &app.url("/authorize/phone"),
-            &[("csrf", &csrf), ("phone_number", "+12025550133")],
-        )
+    let csrf = browser
+        .enter_phone(&authorize_url(&app, &acme, &[]), "+12025550133")
         .await;
     let code = app.sms.latest_code("+12025550133");
     let wrong = if code == "000000" { "000001" } else { "000000" };
@@ -361,17 +351,10 @@ async fn consent_is_asked_once_and_remembered() {
     assert!(first.starts_with(CALLBACK));
     app.clock.advance(60);
     let mut browser = Browser::new(&app);
-    let html = browser
-        .get(&authorize_url(&app, &acme, &[("scope", "orders:read")]))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::helpers::csrf_of(&html);
-    browser
-        .post(
-            &app.url("/authorize/phone"),
-            &[("csrf", &csrf), ("phone_number", "+12025550134")],
+    let csrf = browser
+        .enter_phone(
+            &authorize_url(&app, &acme, &[("scope", "orders:read")]),
+            "+12025550134",
         )
         .await;
     let code = app.sms.latest_code("+12025550134");
@@ -393,18 +376,8 @@ async fn declining_consent_sends_access_denied_back() {
     let app = spawn_app().await;
     let acme = web_client(&app, false).await;
     let mut browser = Browser::new(&app);
-    let html = browser
-        .get(&authorize_url(&app, &acme, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::helpers::csrf_of(&html);
-    browser
-        .post(
-            &app.url("/authorize/phone"),
-            &[("csrf", &csrf), ("phone_number", "+12025550135")],
-        )
+    let csrf = browser
+        .enter_phone(&authorize_url(&app, &acme, &[]), "+12025550135")
         .await;
     let code = app.sms.latest_code("+12025550135");
     browser
@@ -759,18 +732,8 @@ async fn starting_the_sign_in_again_inside_the_resend_interval_asks_for_the_code
     let app = spawn_app().await;
     let acme = web_client(&app, true).await;
     let mut first = Browser::new(&app);
-    let html = first
-        .get(&authorize_url(&app, &acme, &[]))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::helpers::csrf_of(&html);
     first
-        .post(
-            &app.url("/authorize/phone"),
-            &[("csrf", &csrf), ("phone_number", "+12025550159")],
-        )
+        .enter_phone(&authorize_url(&app, &acme, &[]), "+12025550159")
         .await;
     let code = app.sms.latest_code("+12025550159");
 

@@ -582,19 +582,21 @@ impl<'a> Browser<'a> {
         response
     }
 
-    /// Signs in through the pages from an authorization URL, allowing consent when asked,
-    /// and returns where the server finally sends the browser.
-    pub async fn sign_in(&mut self, authorize_url: &str, phone: &str) -> String {
+    /// Opens the sign-in pages and submits a phone number; returns the form's CSRF token.
+    pub async fn enter_phone(&mut self, authorize_url: &str, phone: &str) -> String {
         let page = self.get(authorize_url).await;
         assert_eq!(page.status(), 200, "the phone page");
         let csrf = csrf_of(&page.text().await.unwrap());
-        let sent = self
-            .post(
-                &self.app.url("/authorize/phone"),
-                &[("csrf", &csrf), ("phone_number", phone)],
-            )
-            .await;
+        let form = [("csrf", csrf.as_str()), ("phone_number", phone)];
+        let sent = self.post(&self.app.url("/authorize/phone"), &form).await;
         assert_eq!(sent.status(), 303);
+        csrf
+    }
+
+    /// Signs in through the pages from an authorization URL, allowing consent when asked,
+    /// and returns where the server finally sends the browser.
+    pub async fn sign_in(&mut self, authorize_url: &str, phone: &str) -> String {
+        let csrf = self.enter_phone(authorize_url, phone).await;
         let e164 = callsign::phone::Phone::parse(phone, None).unwrap();
         let code = self.app.sms.latest_code(e164.e164());
         let answered = self
