@@ -127,16 +127,21 @@ pub async fn fresh_database(dir: &TempDir) -> String {
     url.to_string()
 }
 
-/// A server whose configuration `configure` adjusts first.
-pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let database_url = fresh_database(&dir).await;
-    let mut config = Config {
+/// The configuration every test server starts from: port 0, its own database and folder.
+fn test_config(dir: &TempDir, database_url: String) -> Config {
+    Config {
         listen: "127.0.0.1:0".into(),
         database_url,
         well_known_dir: dir.path().join("well-known"),
         ..Config::default()
-    };
+    }
+}
+
+/// A server whose configuration `configure` adjusts first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let database_url = fresh_database(&dir).await;
+    let mut config = test_config(&dir, database_url);
     configure(&mut config);
     start(config, dir, Arc::new(ManualClock::starting_now())).await
 }
@@ -145,12 +150,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 pub async fn spawn_app_delivering(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let database_url = fresh_database(&dir).await;
-    let mut config = Config {
-        listen: "127.0.0.1:0".into(),
-        database_url,
-        well_known_dir: dir.path().join("well-known"),
-        ..Config::default()
-    };
+    let mut config = test_config(&dir, database_url);
     configure(&mut config);
     launch(config, dir, Arc::new(ManualClock::starting_now()), false).await
 }
@@ -220,6 +220,19 @@ impl TestApp {
             ..self.config.clone()
         };
         start(config, dir, self.clock.clone()).await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    /// A JSON document the server serves at `path`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON document")
     }
 
     pub async fn jwks(&self) -> Value {

@@ -33,12 +33,7 @@ impl CachingResourceServer {
             .as_ref()
             .is_none_or(|(_, expires)| now >= *expires)
         {
-            let response = app
-                .http
-                .get(app.url("/.well-known/jwks.json"))
-                .send()
-                .await
-                .unwrap();
+            let response = app.get("/.well-known/jwks.json").await;
             let control = response.headers()["cache-control"]
                 .to_str()
                 .unwrap()
@@ -289,15 +284,7 @@ async fn eddsa_and_rs256_keys_can_be_chosen_per_purpose() {
     for private in ["d", "p", "q", "dp", "dq", "qi"] {
         assert!(rsa.get(private).is_none());
     }
-    let discovery: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(
         discovery["access_token_signing_alg_values_supported"],
         serde_json::json!(["RS256"])

@@ -4,7 +4,7 @@
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 async fn metrics(app: &TestApp) -> String {
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap();
     assert!(content_type.starts_with("application/openmetrics-text"));

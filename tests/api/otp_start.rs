@@ -312,7 +312,7 @@ async fn start_takes_json_and_refuses_other_bodies_and_methods() {
         .await
         .unwrap();
     assert_error(broken, 400, "invalid_request").await;
-    let get = app.http.get(app.url("/otp/start")).send().await.unwrap();
+    let get = app.get("/otp/start").await;
     assert_eq!(get.headers()["allow"], "POST");
     assert_error(get, 405, "invalid_request").await;
     let missing = app.post_form("/otp/start", &client.auth()).await;

@@ -166,7 +166,7 @@ async fn a_twilio_server_error_is_temporarily_unavailable() {
     let response = app.start_otp(&acme, "+12025550101").await;
 
     assert_error(response, 503, "temporarily_unavailable").await;
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = app.get("/metrics").await;
     let text = metrics.text().await.unwrap();
     assert!(
         text.contains(r#"callsign_sms_delivery_failures_total{provider="twilio"} 1"#),

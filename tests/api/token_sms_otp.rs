@@ -359,7 +359,7 @@ async fn a_confidential_client_cannot_act_as_a_public_one() {
 #[tokio::test]
 async fn get_and_wrong_content_types_at_the_token_endpoint_are_refused() {
     let app = spawn_app().await;
-    let get = app.http.get(app.url("/token")).send().await.unwrap();
+    let get = app.get("/token").await;
     assert_error(get, 405, "invalid_request").await;
     let json = app
         .http

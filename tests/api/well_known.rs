@@ -15,18 +15,8 @@ async fn both_discovery_documents_are_one_document_naming_the_issuer() {
     let app = spawn_app().await;
     app.audience(ORDERS, &["orders:read"]).await;
 
-    let oidc = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap();
-    let oauth = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap();
+    let oidc = app.get("/.well-known/openid-configuration").await;
+    let oauth = app.get("/.well-known/oauth-authorization-server").await;
 
     assert_eq!(oidc.status(), 200);
     assert!(
@@ -98,12 +88,7 @@ async fn a_real_openid_client_reads_the_discovery_document_and_the_keys() {
 async fn the_jwks_publishes_public_members_only_with_a_max_age() {
     let app = spawn_app().await;
 
-    let response = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/.well-known/jwks.json").await;
 
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(response.headers()["cache-control"], "public, max-age=300");
@@ -171,11 +156,8 @@ async fn keys_and_tokens_survive_a_restart() {
     let acme = app.acme().await;
     let phone_token = app.phone_token(&acme, "+12025550171").await;
     let before = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
+        .get("/.well-known/jwks.json")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -191,11 +173,8 @@ async fn keys_and_tokens_survive_a_restart() {
     let app = start(config, dir, clock).await;
 
     let after = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
+        .get("/.well-known/jwks.json")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -231,43 +210,22 @@ async fn static_documents_are_served_but_never_shadow_the_generated_ones() {
     })
     .await;
 
-    let security = app
-        .http
-        .get(app.url("/.well-known/security.txt"))
-        .send()
-        .await
-        .unwrap();
+    let security = app.get("/.well-known/security.txt").await;
     assert_eq!(
         security.headers()["content-type"],
         "text/plain; charset=utf-8"
     );
     assert!(security.text().await.unwrap().starts_with("Contact:"));
-    let aasa = app
-        .http
-        .get(app.url("/.well-known/apple-app-site-association"))
-        .send()
-        .await
-        .unwrap();
+    let aasa = app.get("/.well-known/apple-app-site-association").await;
     assert_eq!(aasa.headers()["content-type"], "application/json");
     let jwks = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
+        .get("/.well-known/jwks.json")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     assert!(!jwks.contains("planted"));
-    let discovery: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(discovery["issuer"], app.issuer);
     for missing in [
         "/.well-known/nothing.txt",
@@ -284,18 +242,10 @@ async fn an_issuer_with_a_path_serves_both_metadata_locations() {
     let app = spawn_app_with(|c| c.issuer = Some("http://localhost:9/tenant".into())).await;
     let acme = app.acme().await;
 
-    let oidc = app
-        .http
-        .get(app.url("/tenant/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap();
+    let oidc = app.get("/tenant/.well-known/openid-configuration").await;
     let oauth = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server/tenant"))
-        .send()
-        .await
-        .unwrap();
+        .get("/.well-known/oauth-authorization-server/tenant")
+        .await;
 
     let oidc: Value = oidc.json().await.unwrap();
     assert_eq!(oidc["issuer"], "http://localhost:9/tenant");
@@ -324,9 +274,9 @@ async fn an_issuer_with_a_path_serves_both_metadata_locations() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = spawn_app().await;
-    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
-    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
 }
@@ -335,7 +285,7 @@ async fn health_and_readiness_answer() {
 async fn the_landing_page_is_html_that_cannot_be_framed() {
     let app = spawn_app().await;
 
-    let response = app.http.get(app.url("/")).send().await.unwrap();
+    let response = app.get("/").await;
 
     assert_eq!(response.status(), 200);
     assert!(
@@ -404,10 +354,7 @@ async fn authorize_checks_client_and_redirect_uri_exactly_before_redirecting() {
     assert!(!pairs.iter().any(|(k, _)| k == "code"));
 
     let unknown = app
-        .http
-        .get(app.url("/authorize?client_id=nobody&redirect_uri=https://x.test"))
-        .send()
-        .await
-        .unwrap();
+        .get("/authorize?client_id=nobody&redirect_uri=https://x.test")
+        .await;
     assert_eq!(unknown.status(), 400);
 }
