@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -239,11 +239,15 @@ impl Page {
 }
 
 /// Reads a JSON body into `T`, naming the problem when it does not fit.
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminError> {
-    serde_json::from_slice(bytes).map_err(|e| AdminError::Invalid {
+fn body<T: serde::de::DeserializeOwned>(
+    bytes: Result<axum::body::Bytes, BytesRejection>,
+) -> Result<T, AdminError> {
+    let invalid = |problem: String| AdminError::Invalid {
         field: "body",
-        problem: e.to_string(),
-    })
+        problem,
+    };
+    let bytes = bytes.map_err(|rejection| invalid(rejection.body_text()))?;
+    serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
 }
 
 async fn audit_change(
@@ -306,10 +310,10 @@ struct AudienceInput {
 async fn create_audience(
     State(state): State<AppState>,
     admin: Admin,
-    bytes: axum::body::Bytes,
+    bytes: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
     admin.require("admin:write")?;
-    let input: AudienceInput = body(&bytes)?;
+    let input: AudienceInput = body(bytes)?;
     let services = &state.services;
     let new = NewAudience {
         identifier: input.identifier,
@@ -361,10 +365,10 @@ struct ClientInput {
 async fn create_client(
     State(state): State<AppState>,
     admin: Admin,
-    bytes: axum::body::Bytes,
+    bytes: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
     admin.require("admin:write")?;
-    let input: ClientInput = body(&bytes)?;
+    let input: ClientInput = body(bytes)?;
     let services = &state.services;
     let new = NewClient {
         name: input.name,
@@ -454,13 +458,13 @@ struct RotateInput {
 async fn rotate_keys(
     State(state): State<AppState>,
     admin: Admin,
-    bytes: axum::body::Bytes,
+    bytes: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AdminError> {
     admin.require("admin:write")?;
-    let input: RotateInput = if bytes.is_empty() {
+    let input: RotateInput = if bytes.as_ref().is_ok_and(|b| b.is_empty()) {
         RotateInput::default()
     } else {
-        body(&bytes)?
+        body(bytes)?
     };
     let purposes = match input.purpose.as_deref() {
         None => Purpose::ALL.to_vec(),

@@ -9,6 +9,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -379,10 +380,12 @@ async fn current_login(
 async fn posted_form(
     state: &AppState,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<(LoginRequest, ClientRecord, Params), Refusal> {
     let (login, client) = current_login(state, headers).await?;
-    let params = Params::from_pairs(form_urlencoded::parse(body).into_owned().collect());
+    // A body too large or unreadable is a stale form as far as a person can tell.
+    let body = body.map_err(|_| Refusal::StaleForm)?;
+    let params = Params::from_pairs(form_urlencoded::parse(&body).into_owned().collect());
     let csrf = params.single("csrf").ok().flatten().unwrap_or_default();
     if !constant_time_eq(csrf.as_bytes(), login.csrf.as_bytes()) {
         return Err(Refusal::StaleForm);
@@ -420,10 +423,10 @@ async fn submit_phone(
     State(state): State<AppState>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
     let services = &state.services;
-    let (login, client, params) = match posted_form(&state, &headers, &body).await {
+    let (login, client, params) = match posted_form(&state, &headers, body).await {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
@@ -505,10 +508,10 @@ async fn code_page(
 async fn submit_code(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
     let services = &state.services;
-    let (login, client, params) = match posted_form(&state, &headers, &body).await {
+    let (login, client, params) = match posted_form(&state, &headers, body).await {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
@@ -605,10 +608,10 @@ async fn consent_page(State(state): State<AppState>, headers: HeaderMap) -> Resp
 async fn submit_consent(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
     let services = &state.services;
-    let (login, client, params) = match posted_form(&state, &headers, &body).await {
+    let (login, client, params) = match posted_form(&state, &headers, body).await {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };

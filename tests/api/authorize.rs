@@ -762,3 +762,25 @@ async fn starting_the_sign_in_again_inside_the_resend_interval_asks_for_the_code
     assert!(location(&answered).starts_with(CALLBACK));
     assert_eq!(app.sms.count_to("+12025550159"), 1, "no second SMS");
 }
+
+#[tokio::test]
+async fn an_oversized_sign_in_form_gets_a_page_not_framework_text() {
+    let app = spawn_app().await;
+    let acme = web_client(&app, true).await;
+    let mut browser = Browser::new(&app);
+    browser.get(&authorize_url(&app, &acme, &[])).await;
+    let huge = "9".repeat(100_000);
+
+    let response = browser
+        .post(&app.url("/authorize/phone"), &[("phone_number", &huge)])
+        .await;
+
+    assert_eq!(response.status(), 403);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(app.sms.sent().is_empty());
+}
