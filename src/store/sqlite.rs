@@ -35,6 +35,31 @@ pub(super) async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
+    // Opening switches the file to WAL, which needs a moment alone with it: when another
+    // process is creating the same new file, SQLite answers "busy" at once instead of
+    // waiting. Try again briefly, as for migrations.
+    let mut attempts = 0;
+    loop {
+        match open(options.clone()).await {
+            Err(error) if is_busy(&error) && attempts < 40 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), primary codes.
+fn is_busy(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
+async fn open(options: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
     SqlitePoolOptions::new()
         .max_connections(8)
         // Each connection is a thread of this process on a local file: there is no peer that
