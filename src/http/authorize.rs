@@ -247,6 +247,12 @@ async fn check_request(
         .map_err(|_| repeated)?
         .unwrap_or_default();
     if prompt.split(' ').any(|p| p == "none") {
+        if prompt != "none" {
+            return Err((
+                "invalid_request",
+                "prompt=none cannot be combined with other values",
+            ));
+        }
         return Err(("login_required", "signing in needs the sign-in pages"));
     }
     if !client

@@ -756,8 +756,9 @@ async fn a_native_app_on_a_loopback_address_may_listen_on_any_port() {
 async fn prompt_none_request_objects_and_a_missing_response_type_are_refused_to_the_client() {
     let app = spawn_app().await;
     let acme = web_client(&app, true).await;
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(&[(&str, &str)], &str); 4] = [
         (&[("prompt", "none")], "login_required"),
+        (&[("prompt", "none login")], "invalid_request"),
         (
             &[("request", "eyJhbGciOiJub25lIn0.e30.")],
             "request_not_supported",
