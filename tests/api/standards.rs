@@ -518,6 +518,84 @@ async fn the_authorization_endpoint_allows_no_cross_origin_reads() {
 }
 
 #[tokio::test]
+async fn a_browser_app_on_another_origin_may_call_the_token_and_metadata_endpoints() {
+    let app = spawn_app().await;
+    app.audience(ORDERS, &[]).await;
+    let spa = app.public_client(&[ORDERS], &[]).await;
+    let origin = "https://app.example.test";
+
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/token"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+    assert!(headers.get("access-control-allow-credentials").is_none());
+
+    // The answers themselves, errors included, may be read by the app.
+    let refused = app
+        .http
+        .post(app.url("/token"))
+        .header("origin", origin)
+        .form(&[("grant_type", "client_credentials"), ("client_id", &spa.id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["access-control-allow-origin"], "*");
+    assert_error(refused, 400, "unauthorized_client").await;
+    for path in [
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let response = app
+            .http
+            .get(app.url(path))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            "*",
+            "{path}"
+        );
+    }
+    // Operator surfaces stay same-origin.
+    for path in ["/admin/v1/clients", "/metrics"] {
+        let response = app
+            .http
+            .get(app.url(path))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn introspection_takes_a_type_hint_and_refuses_a_repeated_token() {
     let app = spawn_app().await;
     let acme = app.acme().await;
