@@ -1,36 +1,146 @@
-//! Handlers of `/admin/v1`.
+//! `/admin/v1`: the REST front end of administration, and its OpenAPI 3.1 document at
+//! `/admin/v1/openapi.json`, generated from the handlers below.
+//!
+//! Handlers stay thin: they check the token's scope, read the request, call the functions
+//! of [`super::users`] and [`super::registrations`], and shape the answer. Single
+//! resources carry an `ETag` (their version); changing or deleting one needs `If-Match`
+//! (RFC 9110 §13.1.1), answered with 428 when missing and 412 when stale.
 
-use axum::Json;
+mod registrations;
+mod system;
+mod users;
+mod views;
+
+use std::net::SocketAddr;
+
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi, Ref, ServerBuilder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::clients::ClientSecret;
-use crate::http::AppState;
-use crate::keys::Purpose;
-use crate::registry::{self, NewAudience, NewClient, RegistryError, admin_audience};
-use crate::services::Services;
-use crate::store::{AuditEvent, ClientRecord, StoreError};
+use super::{Actor, ChangeError, Expected};
+use crate::http::{AppState, NoStoreJson};
+use crate::limits::source_address;
+use crate::registry::{RegistryError, admin_audience};
+use crate::store::StoreError;
 use crate::tokens::verify_access_token;
 
+/// The admin routes, with the OpenAPI document of exactly these routes.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/v1/audiences",
-            get(list_audiences).post(create_audience),
-        )
-        .route("/admin/v1/clients", get(list_clients).post(create_client))
-        .route("/admin/v1/clients/{id}", get(read_client))
-        .route("/admin/v1/clients/{id}/secret", post(rotate_secret))
-        .route("/admin/v1/keys", get(list_keys))
-        .route("/admin/v1/keys/rotate", post(rotate_keys))
-        .route("/admin/v1/audit", get(audit))
+    let (router, mut document) = documented_routes().split_for_parts();
+    add_token_answers(&mut document);
+    let document = std::sync::Arc::new(document);
+    router.route(
+        "/admin/v1/openapi.json",
+        axum::routing::get(move |State(state): State<AppState>| {
+            let document = document.clone();
+            async move { serve_openapi(&document, &state.services.issuer) }
+        }),
+    )
+}
+
+/// The OpenAPI 3.1 document of `/admin/v1`, as `GET /admin/v1/openapi.json` serves it
+/// (without the server URL, which comes from the issuer).
+pub fn openapi() -> OpenApi {
+    let mut document = documented_routes().split_for_parts().1;
+    add_token_answers(&mut document);
+    document
+}
+
+/// Every operation may answer 401 and 403 about the token (RFC 6750 §3.1), with the
+/// challenge in `WWW-Authenticate`.
+fn add_token_answers(document: &mut OpenApi) {
+    let answer = |description: &str| {
+        let error = Ref::from_schema_name("ErrorView");
+        ResponseBuilder::new()
+            .description(description)
+            .header(
+                "WWW-Authenticate",
+                Header::new(ObjectBuilder::new().schema_type(Type::String)),
+            )
+            .content("application/json", Content::new(Some(error)))
+            .build()
+    };
+    let unauthorized = answer("no token, or one that is not a valid admin token");
+    let forbidden = answer("the token lacks the scope the operation needs");
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            responses.insert("401".into(), unauthorized.clone().into());
+            responses.insert("403".into(), forbidden.clone().into());
+        }
+    }
+}
+
+fn documented_routes() -> OpenApiRouter<AppState> {
+    let mut base = OpenApi::default();
+    base.info.title = "callsign admin API".into();
+    base.info.version = "1".into();
+    base.info.description = Some(
+        "Users and phones, clients and audiences, signing keys and the audit trail of a \
+         callsign server. Callers present an access token for the audience `<issuer>/admin` \
+         with `admin:read` or `admin:write`."
+            .into(),
+    );
+    base.info.license = None;
+    let bearer = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .build();
+    base.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme("admin_token", SecurityScheme::Http(bearer));
+    OpenApiRouter::with_openapi(base)
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::read_user, users::update_user))
+        .routes(routes!(users::link_phone))
+        .routes(routes!(users::unlink_phone))
+        .routes(routes!(users::move_phone))
+        .routes(routes!(
+            registrations::list_audiences,
+            registrations::create_audience
+        ))
+        .routes(routes!(
+            registrations::read_audience,
+            registrations::update_audience,
+            registrations::delete_audience
+        ))
+        .routes(routes!(
+            registrations::list_clients,
+            registrations::create_client
+        ))
+        .routes(routes!(
+            registrations::read_client,
+            registrations::update_client,
+            registrations::delete_client
+        ))
+        .routes(routes!(registrations::rotate_secret))
+        .routes(routes!(system::list_keys))
+        .routes(routes!(system::rotate_keys))
+        .routes(routes!(system::audit))
+}
+
+fn serve_openapi(document: &OpenApi, issuer: &str) -> Response {
+    let mut document = document.clone();
+    document.servers = Some(vec![ServerBuilder::new().url(issuer).build()]);
+    axum::Json(document).into_response()
 }
 
 /// An admin API failure: RFC 6750 for the token, a JSON body naming the problem otherwise.
@@ -45,7 +155,12 @@ pub enum AdminError {
         problem: String,
     },
     NotFound,
+    /// The request conflicts with the current state, described in full.
     Conflict(String),
+    /// RFC 6585 §3: the change needs `If-Match`.
+    PreconditionRequired,
+    /// RFC 9110 §15.5.13: `If-Match` names another version.
+    PreconditionFailed,
     Internal,
 }
 
@@ -60,6 +175,10 @@ impl IntoResponse for AdminError {
                 value.push_str(&format!(r#", scope="{scope}""#));
             }
             HeaderValue::from_str(&value).expect("an ASCII challenge")
+        };
+        let plain = |status, error: &str, description: String| {
+            let body = json!({"error": error, "error_description": description});
+            (status, body, None)
         };
         let (status, body, www) = match self {
             AdminError::NoToken => (
@@ -82,23 +201,31 @@ impl IntoResponse for AdminError {
                 json!({"error": "invalid_request", "error_description": problem, "field": field}),
                 None,
             ),
-            AdminError::NotFound => (
+            AdminError::NotFound => plain(
                 StatusCode::NOT_FOUND,
-                json!({"error": "not_found", "error_description": "no such resource"}),
-                None,
+                "not_found",
+                "no such resource".into(),
             ),
-            AdminError::Conflict(what) => (
-                StatusCode::CONFLICT,
-                json!({"error": "conflict", "error_description": format!("{what} already exists")}),
-                None,
+            AdminError::Conflict(description) => {
+                plain(StatusCode::CONFLICT, "conflict", description)
+            }
+            AdminError::PreconditionRequired => plain(
+                StatusCode::PRECONDITION_REQUIRED,
+                "precondition_required",
+                "send If-Match with the ETag of the resource as last read".into(),
             ),
-            AdminError::Internal => (
+            AdminError::PreconditionFailed => plain(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "the resource has changed since it was read; read it again".into(),
+            ),
+            AdminError::Internal => plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": "server_error", "error_description": "the server could not complete the request"}),
-                None,
+                "server_error",
+                "the server could not complete the request".into(),
             ),
         };
-        let mut response = (status, crate::http::NoStoreJson(body)).into_response();
+        let mut response = (status, NoStoreJson(body)).into_response();
         if let Some(www) = www {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, www);
         }
@@ -113,24 +240,24 @@ impl From<StoreError> for AdminError {
     }
 }
 
+impl From<ChangeError> for AdminError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::Invalid { field, problem } => AdminError::Invalid {
+                field: json_member(field),
+                problem,
+            },
+            ChangeError::NotFound => AdminError::NotFound,
+            ChangeError::Conflict(description) => AdminError::Conflict(description),
+            ChangeError::VersionMismatch => AdminError::PreconditionFailed,
+            ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<RegistryError> for AdminError {
     fn from(error: RegistryError) -> Self {
-        match error {
-            RegistryError::Invalid { field, problem } => {
-                // The registry speaks in command-line flags; the API in JSON members.
-                let field = match field {
-                    "grant" => "grant_types",
-                    "audience" => "audiences",
-                    "default-audience" => "default_audience",
-                    "scope" => "scopes",
-                    "redirect-uri" => "redirect_uris",
-                    other => other,
-                };
-                AdminError::Invalid { field, problem }
-            }
-            RegistryError::Conflict(what) => AdminError::Conflict(what),
-            RegistryError::Store(e) => e.into(),
-        }
+        ChangeError::from(error).into()
     }
 }
 
@@ -141,10 +268,23 @@ impl From<crate::keys::KeyError> for AdminError {
     }
 }
 
-/// The verified caller: a client holding an admin access token.
+/// The registry speaks in command-line flags; the API in JSON members.
+fn json_member(field: &'static str) -> &'static str {
+    match field {
+        "grant" => "grant_types",
+        "audience" => "audiences",
+        "default-audience" => "default_audience",
+        "scope" => "scopes",
+        "redirect-uri" => "redirect_uris",
+        other => other,
+    }
+}
+
+/// The verified caller: a client holding an admin access token, and where it called from.
 pub struct Admin {
     client_id: String,
     scopes: Vec<String>,
+    address: String,
 }
 
 impl Admin {
@@ -156,8 +296,11 @@ impl Admin {
         }
     }
 
-    fn actor(&self) -> String {
-        format!("client:{}", self.client_id)
+    fn actor(&self) -> Actor {
+        Actor {
+            name: format!("client:{}", self.client_id),
+            address: self.address.clone(),
+        }
     }
 }
 
@@ -190,6 +333,11 @@ impl FromRequestParts<AppState> for Admin {
         if claims.sub != claims.client_id {
             return Err(AdminError::InvalidToken);
         }
+        // A client disabled or deleted since the token was issued administers no more.
+        let client = services.store.client(&claims.client_id).await?;
+        if !client.is_some_and(|c| c.active) {
+            return Err(AdminError::InvalidToken);
+        }
         let scopes = claims
             .scope
             .unwrap_or_default()
@@ -199,8 +347,56 @@ impl FromRequestParts<AppState> for Admin {
         Ok(Admin {
             client_id: claims.client_id,
             scopes,
+            address: caller_address(parts, state),
         })
     }
+}
+
+/// The caller's address, through trusted proxies as for the send limits.
+fn caller_address(parts: &Parts, state: &AppState) -> String {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| *address);
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let trusted = &state.services.settings.limits.trusted_proxies;
+    source_address(peer, &forwarded, trusted).to_string()
+}
+
+/// The version a change expects, from `If-Match`: required, and one strong entity tag or
+/// `*`.
+fn expected_version(headers: &HeaderMap) -> Result<Expected, AdminError> {
+    let value = headers
+        .get(header::IF_MATCH)
+        .ok_or(AdminError::PreconditionRequired)?;
+    let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(Expected::Any);
+    }
+    // A weak tag or a list never matches a single strong version.
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Expected::Version)
+        .ok_or(AdminError::PreconditionFailed)
+}
+
+/// The entity tag of a resource at `version`.
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits make a valid header value")
+}
+
+/// A JSON answer carrying the resource's `ETag`.
+fn tagged<T: serde::Serialize>(status: StatusCode, version: i64, body: T) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
 }
 
 /// A query string that does not fit, named like any other bad input.
@@ -211,31 +407,42 @@ fn query_error(rejection: QueryRejection) -> AdminError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// At most this many items, 1 to 500; 50 by default.
     limit: Option<i64>,
+    /// Items to skip; 0 by default.
     offset: Option<i64>,
-    search: Option<String>,
 }
 
 impl Page {
     fn bounds(&self) -> Result<(i64, i64), AdminError> {
-        let limit = self.limit.unwrap_or(50);
-        let offset = self.offset.unwrap_or(0);
-        if !(1..=500).contains(&limit) {
-            return Err(AdminError::Invalid {
-                field: "limit",
-                problem: "must be 1 to 500".into(),
-            });
-        }
-        if offset < 0 {
-            return Err(AdminError::Invalid {
-                field: "offset",
-                problem: "must not be negative".into(),
-            });
-        }
-        Ok((limit, offset))
+        bounds(self.limit, self.offset, 50, 500)
     }
+}
+
+fn bounds(
+    limit: Option<i64>,
+    offset: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Result<(i64, i64), AdminError> {
+    let limit = limit.unwrap_or(default);
+    let offset = offset.unwrap_or(0);
+    if !(1..=max).contains(&limit) {
+        return Err(AdminError::Invalid {
+            field: "limit",
+            problem: format!("must be 1 to {max}"),
+        });
+    }
+    if offset < 0 {
+        return Err(AdminError::Invalid {
+            field: "offset",
+            problem: "must not be negative".into(),
+        });
+    }
+    Ok((limit, offset))
 }
 
 /// Reads a JSON body into `T`, naming the problem when it does not fit.
@@ -250,263 +457,12 @@ fn body<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
 }
 
-async fn audit_change(
-    services: &Services,
-    admin: &Admin,
-    action: &str,
-    subject: &str,
-) -> Result<(), AdminError> {
-    let event = AuditEvent {
-        at: services.clock.now(),
-        actor: admin.actor(),
-        action: action.to_owned(),
-        subject: subject.to_owned(),
-        detail: String::new(),
-    };
-    tracing::info!(actor = %event.actor, action, subject, "admin change");
-    Ok(services.store.record_audit(&event).await?)
-}
-
-fn audience_json(audience: &crate::store::AudienceRecord) -> Value {
-    json!({
-        "identifier": audience.identifier, "scopes": audience.scopes,
-        "ttl": audience.access_token_ttl, "created_at": audience.created_at,
-    })
-}
-
-fn client_json(client: &ClientRecord) -> Value {
-    json!({
-        "client_id": client.id, "name": client.name, "type": client.kind.as_str(),
-        "grant_types": client.grant_types, "audiences": client.audiences,
-        "default_audience": client.default_audience, "scopes": client.scopes,
-        "redirect_uris": client.redirect_uris, "first_party": client.first_party,
-        "active": client.active, "created_at": client.created_at,
-    })
-}
-
-async fn list_audiences(
-    State(state): State<AppState>,
-    admin: Admin,
-    page: Result<Query<Page>, QueryRejection>,
-) -> Result<Json<Value>, AdminError> {
-    admin.require("admin:read")?;
-    let Query(page) = page.map_err(query_error)?;
-    let (limit, offset) = page.bounds()?;
-    let audiences = state.services.store.list_audiences(limit, offset).await?;
-    Ok(Json(
-        json!({"items": audiences.iter().map(audience_json).collect::<Vec<_>>()}),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AudienceInput {
-    identifier: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-    ttl: Option<i64>,
-}
-
-async fn create_audience(
-    State(state): State<AppState>,
-    admin: Admin,
-    bytes: Result<axum::body::Bytes, BytesRejection>,
-) -> Result<Response, AdminError> {
-    admin.require("admin:write")?;
-    let input: AudienceInput = body(bytes)?;
-    let services = &state.services;
-    let new = NewAudience {
-        identifier: input.identifier,
-        scopes: input.scopes,
-        ttl: input.ttl,
-    };
-    let audience = registry::create_audience(&services.store, services.clock.as_ref(), new).await?;
-    audit_change(services, &admin, "audience.created", &audience.identifier).await?;
-    Ok((StatusCode::CREATED, Json(audience_json(&audience))).into_response())
-}
-
-async fn list_clients(
-    State(state): State<AppState>,
-    admin: Admin,
-    page: Result<Query<Page>, QueryRejection>,
-) -> Result<Json<Value>, AdminError> {
-    admin.require("admin:read")?;
-    let Query(page) = page.map_err(query_error)?;
-    let (limit, offset) = page.bounds()?;
-    let clients = state
-        .services
-        .store
-        .list_clients(page.search.as_deref(), limit, offset)
-        .await?;
-    Ok(Json(
-        json!({"items": clients.iter().map(client_json).collect::<Vec<_>>()}),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClientInput {
-    name: String,
-    #[serde(default)]
-    public: bool,
-    #[serde(default)]
-    grant_types: Vec<String>,
-    #[serde(default)]
-    audiences: Vec<String>,
-    default_audience: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    first_party: bool,
-}
-
-async fn create_client(
-    State(state): State<AppState>,
-    admin: Admin,
-    bytes: Result<axum::body::Bytes, BytesRejection>,
-) -> Result<Response, AdminError> {
-    admin.require("admin:write")?;
-    let input: ClientInput = body(bytes)?;
-    let services = &state.services;
-    let new = NewClient {
-        name: input.name,
-        public: input.public,
-        grants: input.grant_types,
-        audiences: input.audiences,
-        default_audience: input.default_audience,
-        scopes: input.scopes,
-        redirect_uris: input.redirect_uris,
-        first_party: input.first_party,
-    };
-    let created = registry::create_client(&services.store, services.clock.as_ref(), new).await?;
-    audit_change(services, &admin, "client.created", &created.client.id).await?;
-    let mut answer = client_json(&created.client);
-    answer["client_secret"] = json!(created.secret.as_ref().map(ClientSecret::expose));
-    // The secret is shown this once: never cached.
-    Ok((StatusCode::CREATED, crate::http::NoStoreJson(answer)).into_response())
-}
-
-async fn read_client(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AdminError> {
-    admin.require("admin:read")?;
-    let client = state
-        .services
-        .store
-        .client(&id)
-        .await?
-        .ok_or(AdminError::NotFound)?;
-    Ok(Json(client_json(&client)))
-}
-
-async fn rotate_secret(
-    State(state): State<AppState>,
-    admin: Admin,
-    Path(id): Path<String>,
-) -> Result<Response, AdminError> {
-    admin.require("admin:write")?;
-    let services = &state.services;
-    let client = services
-        .store
-        .client(&id)
-        .await?
-        .ok_or(AdminError::NotFound)?;
-    if client.kind == crate::store::ClientKind::Public {
-        let problem = "a public client has no secret".to_owned();
-        return Err(AdminError::Invalid {
-            field: "client_id",
-            problem,
-        });
-    }
-    let secret = ClientSecret::generate();
-    if !services
-        .store
-        .set_client_secret(&id, &secret.hash())
-        .await?
-    {
-        return Err(AdminError::NotFound);
-    }
-    audit_change(services, &admin, "client.secret_rotated", &id).await?;
-    let answer = json!({"client_id": id, "client_secret": secret.expose()});
-    Ok(crate::http::NoStoreJson(answer).into_response())
-}
-
-async fn list_keys(State(state): State<AppState>, admin: Admin) -> Result<Json<Value>, AdminError> {
-    admin.require("admin:read")?;
-    let keys = state.services.store.signing_keys().await?;
-    let items: Vec<Value> = keys
-        .iter()
-        .map(|k| {
-            json!({"kid": k.kid, "purpose": k.purpose, "algorithm": k.algorithm, "state": k.state,
-                   "created_at": k.created_at, "activate_at": k.activate_at,
-                   "retired_at": k.retired_at})
-        })
-        .collect();
-    Ok(Json(json!({ "items": items })))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RotateInput {
-    purpose: Option<String>,
-}
-
-async fn rotate_keys(
-    State(state): State<AppState>,
-    admin: Admin,
-    bytes: Result<axum::body::Bytes, BytesRejection>,
-) -> Result<Json<Value>, AdminError> {
-    admin.require("admin:write")?;
-    let input: RotateInput = if bytes.as_ref().is_ok_and(|b| b.is_empty()) {
-        RotateInput::default()
-    } else {
-        body(bytes)?
-    };
-    let purposes = match input.purpose.as_deref() {
-        None => Purpose::ALL.to_vec(),
-        Some(name) => vec![Purpose::parse(name).ok_or_else(|| AdminError::Invalid {
-            field: "purpose",
-            problem: "must be phone_token, access_token or id_token".into(),
-        })?],
-    };
-    let keys = &state.services.keys;
-    let mut rotated = Vec::new();
-    for purpose in purposes {
-        let next = keys.rotate(purpose, &admin.actor()).await?;
-        rotated.push(
-            json!({"kid": next.kid, "purpose": next.purpose, "activate_at": next.activate_at}),
-        );
-    }
-    Ok(Json(json!({ "rotated": rotated })))
-}
-
-#[derive(Debug, Deserialize)]
-struct AuditQuery {
-    limit: Option<i64>,
-}
-
-async fn audit(
-    State(state): State<AppState>,
-    admin: Admin,
-    query: Result<Query<AuditQuery>, QueryRejection>,
-) -> Result<Json<Value>, AdminError> {
-    admin.require("admin:read")?;
-    let Query(query) = query.map_err(query_error)?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(AdminError::Invalid {
-            field: "limit",
-            problem: "must be 1 to 1000".into(),
-        });
-    }
-    let events = state.services.store.recent_audit_events(limit).await?;
-    let items: Vec<Value> = events
-        .iter()
-        .map(|e| json!({"at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject, "detail": e.detail}))
-        .collect();
-    Ok(Json(json!({ "items": items })))
+/// Deserialises a member that may be `null` into `Some(None)`, and leaves an absent one
+/// `None` (with `#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
