@@ -87,7 +87,15 @@ async fn reused(services: &Services, token: &RefreshRecord) -> GrantError {
     {
         Ok(_) => {
             tracing::warn!(family = %token.family_id, "refresh token reused; its family is revoked");
-            GrantError::RefreshReused
+            let detail = format!(
+                "client {}, family {} revoked",
+                token.client_id, token.family_id
+            );
+            let action = "refresh_token.reused";
+            match super::record_security_event(services, action, &token.subject, detail).await {
+                Ok(()) => GrantError::RefreshReused,
+                Err(error) => error.into(),
+            }
         }
         Err(error) => error.into(),
     }
