@@ -84,9 +84,14 @@ pub async fn update_client(
         active: changes.active.unwrap_or(current.active),
         ..current.clone()
     };
+    let actions = client_actions(&current, &updated);
+    // Nothing to change: the version stays, and so does every ETag a caller holds.
+    if actions.is_empty() {
+        return Ok(current);
+    }
     let version = settled(store.update_client(&updated, current.version).await?)?;
 
-    for (action, changed) in client_actions(&current, &updated) {
+    for (action, changed) in actions {
         audit(services, actor, action, id, changed).await?;
     }
     Ok(ClientRecord { version, ..updated })
@@ -204,7 +209,6 @@ pub async fn update_audience(
         access_token_ttl: ttl,
         ..current.clone()
     };
-    let version = settled(store.update_audience(&updated, current.version).await?)?;
     let mut changed = Vec::new();
     if updated.scopes != current.scopes {
         changed.push("scopes");
@@ -212,10 +216,13 @@ pub async fn update_audience(
     if updated.access_token_ttl != current.access_token_ttl {
         changed.push("ttl");
     }
-    if !changed.is_empty() {
-        let detail = changed.join(" ");
-        audit(services, actor, "audience.updated", identifier, detail).await?;
+    // Nothing to change: the version stays, and so does every ETag a caller holds.
+    if changed.is_empty() {
+        return Ok(current);
     }
+    let version = settled(store.update_audience(&updated, current.version).await?)?;
+    let detail = changed.join(" ");
+    audit(services, actor, "audience.updated", identifier, detail).await?;
     Ok(AudienceRecord { version, ..updated })
 }
 

@@ -144,6 +144,15 @@ async fn a_client_change_that_could_not_be_registered_is_refused_and_changes_not
 
     let (_, after, _) = call(&app, "GET", &path, Some(&token), None).await;
     assert_eq!(before, after);
+    let tag = current_etag(&app, &token, &path).await;
+    let same = json!({"name": before["name"], "scopes": before["scopes"]});
+    let (status, _, headers) =
+        call_if(&app, "PATCH", &path, Some(&token), Some(same), Some(&tag)).await;
+    assert_eq!(
+        (status, etag(&headers)),
+        (200, tag),
+        "a change to the same values is none"
+    );
     let (status, _, _) = call_if(
         &app,
         "PATCH",
