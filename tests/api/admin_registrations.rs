@@ -458,6 +458,50 @@ async fn the_openapi_document_describes_every_admin_route() {
         document["components"]["securitySchemes"]["admin_token"]["scheme"],
         "bearer"
     );
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let described = response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty());
+                assert!(described, "{method} {path} {status} has no description");
+            }
+            for status in ["401", "403"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
     let client_update = &document["components"]["schemas"]["ClientUpdate"];
     assert_eq!(client_update["additionalProperties"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_parallel_changes_based_on_one_etag_exactly_one_wins() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let (_, token) = admin(&app).await;
+    let shop = app.acme().await;
+    let path = format!("/admin/v1/clients/{}", shop.id);
+    let tag = current_etag(&app, &token, &path).await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (app, token, path, tag) = (app.clone(), token.clone(), path.clone(), tag.clone());
+        let body = json!({"name": format!("shop {i}")});
+        tasks.spawn(async move {
+            let (status, answer, _) =
+                call_if(&app, "PATCH", &path, Some(&token), Some(body), Some(&tag)).await;
+            (status, answer)
+        });
+    }
+    let answers = tasks.join_all().await;
+
+    let mut statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412, 412, 412, 412, 412, 412, 412]);
+    let (_, winner) = answers.iter().find(|(status, _)| *status == 200).unwrap();
+    let (_, read, _) = call(&app, "GET", &path, Some(&token), None).await;
+    assert_eq!(read["name"], winner["name"]);
 }

@@ -25,7 +25,7 @@ use utoipa::openapi::header::Header;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi, Ref, ServerBuilder};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ServerBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -39,7 +39,7 @@ use crate::tokens::verify_access_token;
 /// The admin routes, with the OpenAPI document of exactly these routes.
 pub fn router() -> Router<AppState> {
     let (router, mut document) = documented_routes().split_for_parts();
-    add_token_answers(&mut document);
+    complete(&mut document);
     let document = std::sync::Arc::new(document);
     router.route(
         "/admin/v1/openapi.json",
@@ -54,13 +54,14 @@ pub fn router() -> Router<AppState> {
 /// (without the server URL, which comes from the issuer).
 pub fn openapi() -> OpenApi {
     let mut document = documented_routes().split_for_parts().1;
-    add_token_answers(&mut document);
+    complete(&mut document);
     document
 }
 
-/// Every operation may answer 401 and 403 about the token (RFC 6750 §3.1), with the
-/// challenge in `WWW-Authenticate`.
-fn add_token_answers(document: &mut OpenApi) {
+/// Adds what every operation shares: the 401 and 403 answers about the token (RFC 6750
+/// §3.1) with the challenge in `WWW-Authenticate`, and a description for each answer that
+/// has none (OpenAPI 3.1 requires one), the status's reason phrase.
+fn complete(document: &mut OpenApi) {
     let answer = |description: &str| {
         let error = Ref::from_schema_name("ErrorView");
         ResponseBuilder::new()
@@ -85,6 +86,18 @@ fn add_token_answers(document: &mut OpenApi) {
             let responses = &mut operation.responses.responses;
             responses.insert("401".into(), unauthorized.clone().into());
             responses.insert("403".into(), forbidden.clone().into());
+            for (status, response) in responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && response.description.is_empty()
+                {
+                    let reason = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|code| StatusCode::from_u16(code).ok())
+                        .and_then(|code| code.canonical_reason());
+                    response.description = reason.unwrap_or("answer").to_owned();
+                }
+            }
         }
     }
 }
