@@ -350,6 +350,16 @@ async fn an_admin_rotates_keys_and_they_are_published_before_they_sign() {
         .unwrap()
         .clone();
     assert_eq!(next["state"], "next");
+    let (_, audit, _) = call(
+        &app,
+        "GET",
+        &format!("/admin/v1/audit?subject={kid}&action=key.rotation_requested"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(audit["items"][0]["address"], "127.0.0.1");
+    assert_eq!(audit["items"][0]["detail"], "access_token");
     let (status, _, _) = call(
         &app,
         "POST",

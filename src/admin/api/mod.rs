@@ -147,7 +147,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(registrations::rotate_secret))
         .routes(routes!(system::list_keys))
         .routes(routes!(system::rotate_keys))
-        .routes(routes!(system::audit))
+        .routes(routes!(system::list_audit))
 }
 
 fn serve_openapi(document: &OpenApi, issuer: &str) -> Response {

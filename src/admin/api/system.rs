@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::views::{AuditList, AuditView, ErrorView, KeyList, KeyView, RotatedKey, RotatedKeys};
 use super::{Admin, AdminError, body, bounds, query_error};
+use crate::admin::audit;
 use crate::http::AppState;
 use crate::keys::Purpose;
 use crate::store::AuditFilter;
@@ -60,11 +61,21 @@ pub(super) async fn rotate_keys(
             problem: "must be phone_token, access_token or id_token".into(),
         })?],
     };
-    let keys = &state.services.keys;
+    let services = &state.services;
     let actor = admin.actor();
     let mut rotated = Vec::new();
     for purpose in purposes {
-        let next = keys.rotate(purpose, &actor.name).await?;
+        let next = services.keys.rotate(purpose, &actor.name).await?;
+        // The key's own events carry no address; this one says who asked, from where.
+        let detail = purpose.as_str().to_owned();
+        audit(
+            services,
+            &actor,
+            "key.rotation_requested",
+            &next.kid,
+            detail,
+        )
+        .await?;
         rotated.push(RotatedKey {
             kid: next.kid,
             purpose: next.purpose,
@@ -100,7 +111,7 @@ pub(super) struct AuditQuery {
     responses((status = 200, body = AuditList), (status = 400, body = ErrorView)),
     security(("admin_token" = ["admin:read"]))
 )]
-pub(super) async fn audit(
+pub(super) async fn list_audit(
     State(state): State<AppState>,
     admin: Admin,
     query: Result<Query<AuditQuery>, QueryRejection>,
