@@ -137,6 +137,12 @@ async fn bad_user_input_is_named_and_changes_nothing() {
     )
     .await;
     assert_eq!(status, 404);
+    let (status, body, _) = call(&app, "GET", "/admin/v1/users/%FF", Some(&token), None).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("path")),
+        "JSON, not plain text"
+    );
     assert_eq!(app.snapshot().await, before);
 }
 

@@ -59,8 +59,9 @@ pub fn openapi() -> OpenApi {
 }
 
 /// Adds what every operation shares: the 401 and 403 answers about the token (RFC 6750
-/// §3.1) with the challenge in `WWW-Authenticate`, and a description for each answer that
-/// has none (OpenAPI 3.1 requires one), the status's reason phrase.
+/// §3.1) with the challenge in `WWW-Authenticate`, a 400 wherever a path segment or query
+/// parameter can be malformed, and a description for each answer that has none (OpenAPI 3.1
+/// requires one), the status's reason phrase.
 fn complete(document: &mut OpenApi) {
     let answer = |description: &str| {
         let error = Ref::from_schema_name("ErrorView");
@@ -75,6 +76,13 @@ fn complete(document: &mut OpenApi) {
     };
     let unauthorized = answer("no token, or one that is not a valid admin token");
     let forbidden = answer("the token lacks the scope the operation needs");
+    let bad_request = ResponseBuilder::new()
+        .description("a malformed path segment or query parameter, named in `field`")
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorView"))),
+        )
+        .build();
     for item in document.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -83,7 +91,11 @@ fn complete(document: &mut OpenApi) {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
+            let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
             let responses = &mut operation.responses.responses;
+            if has_parameters && !responses.contains_key("400") {
+                responses.insert("400".into(), bad_request.clone().into());
+            }
             responses.insert("401".into(), unauthorized.clone().into());
             responses.insert("403".into(), forbidden.clone().into());
             for (status, response) in responses.iter_mut() {
@@ -410,6 +422,28 @@ fn tagged<T: serde::Serialize>(status: StatusCode, version: i64, body: T) -> Res
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(header::ETAG, etag(version));
     response
+}
+
+/// Path parameters; a malformed one (such as bad percent-encoding) is answered like any
+/// other bad input rather than with the framework's text.
+pub(super) struct Segments<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Segments<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Segments(value)),
+            Err(rejection) => Err(AdminError::Invalid {
+                field: "path",
+                problem: rejection.body_text(),
+            }),
+        }
+    }
 }
 
 /// A query string that does not fit, named like any other bad input.

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use super::views::{
     AudienceList, AudienceView, ClientList, ClientView, CreatedClientView, ErrorView, SecretView,
 };
 use super::{
-    Admin, AdminError, Page, body, bounds, expected_version, present, query_error, tagged,
+    Admin, AdminError, Page, Segments, body, bounds, expected_version, present, query_error, tagged,
 };
 use crate::admin::registrations::{self, AudienceChanges, ClientChanges};
 use crate::admin::{ChangeError, audit};
@@ -104,7 +104,7 @@ pub(super) async fn create_audience(
 pub(super) async fn read_audience(
     State(state): State<AppState>,
     admin: Admin,
-    Path(identifier): Path<String>,
+    Segments(identifier): Segments<String>,
 ) -> Result<Response, AdminError> {
     admin.require("admin:read")?;
     let audience = state
@@ -147,7 +147,7 @@ pub(super) struct AudienceUpdate {
 pub(super) async fn update_audience(
     State(state): State<AppState>,
     admin: Admin,
-    Path(identifier): Path<String>,
+    Segments(identifier): Segments<String>,
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
@@ -185,7 +185,7 @@ pub(super) async fn update_audience(
 pub(super) async fn delete_audience(
     State(state): State<AppState>,
     admin: Admin,
-    Path(identifier): Path<String>,
+    Segments(identifier): Segments<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, AdminError> {
     admin.require("admin:write")?;
@@ -315,7 +315,7 @@ pub(super) async fn create_client(
 pub(super) async fn read_client(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, AdminError> {
     admin.require("admin:read")?;
     let client = state
@@ -371,7 +371,7 @@ pub(super) struct ClientUpdate {
 pub(super) async fn update_client(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
@@ -427,7 +427,7 @@ pub(super) struct DeleteClientQuery {
 pub(super) async fn delete_client(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     headers: HeaderMap,
     query: Result<Query<DeleteClientQuery>, QueryRejection>,
 ) -> Result<StatusCode, AdminError> {
@@ -454,7 +454,7 @@ pub(super) async fn delete_client(
 pub(super) async fn rotate_secret(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, AdminError> {
     admin.require("admin:write")?;
     let services = &state.services;

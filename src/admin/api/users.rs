@@ -1,14 +1,14 @@
 //! `/admin/v1/users` and `/admin/v1/phones`: users and the numbers they hold.
 
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::{ErrorView, UserDetailView, UserList, UserView};
-use super::{Admin, AdminError, body, bounds, expected_version, query_error, tagged};
+use super::{Admin, AdminError, Segments, body, bounds, expected_version, query_error, tagged};
 use crate::admin::users::{self, UserDetail, UserStatus};
 use crate::http::AppState;
 
@@ -94,7 +94,7 @@ pub(super) async fn create_user(
 pub(super) async fn read_user(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, AdminError> {
     admin.require("admin:read")?;
     let detail = users::read(&state.services, &id).await?;
@@ -129,7 +129,7 @@ pub(super) struct UserChanges {
 pub(super) async fn update_user(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     headers: HeaderMap,
     bytes: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
@@ -168,7 +168,7 @@ pub(super) struct PhoneInput {
 pub(super) async fn link_phone(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     bytes: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
     admin.require("admin:write")?;
@@ -195,7 +195,7 @@ pub(super) async fn link_phone(
 pub(super) async fn unlink_phone(
     State(state): State<AppState>,
     admin: Admin,
-    Path((id, phone)): Path<(String, String)>,
+    Segments((id, phone)): Segments<(String, String)>,
 ) -> Result<Response, AdminError> {
     admin.require("admin:write")?;
     let detail = users::unlink_phone(&state.services, &admin.actor(), &id, &phone).await?;
