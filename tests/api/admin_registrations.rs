@@ -505,3 +505,47 @@ async fn of_parallel_changes_based_on_one_etag_exactly_one_wins() {
     let (_, read, _) = call(&app, "GET", &path, Some(&token), None).await;
     assert_eq!(read["name"], winner["name"]);
 }
+
+#[tokio::test]
+async fn an_audience_taken_from_a_client_is_taken_from_its_refreshes() {
+    let app = spawn_app().await;
+    let (_, token) = admin(&app).await;
+    let web = web_client(&app, true).await;
+    let scope = [("scope", "openid offline_access orders:read")];
+    let code = code_for(&app, &web, "+12025550184", &scope).await;
+    let tokens: Value = redeem(&app, &web, &code, &[]).await.json().await.unwrap();
+    let path = format!("/admin/v1/clients/{}", web.id);
+    let refresh = |refresh_token: &str, extra: &[(&'static str, &str)]| {
+        let mut form = web.auth();
+        form.extend([
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token.to_owned()),
+        ]);
+        form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        form
+    };
+
+    let (status, _) = patch(
+        &app,
+        &token,
+        &path,
+        json!({"audiences": [], "scopes": ["openid", "offline_access"]}),
+    )
+    .await;
+
+    assert_eq!(status, 200);
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let named = app
+        .post_form("/token", &refresh(rt, &[("audience", ORDERS)]))
+        .await;
+    assert_error(named, 400, "invalid_target").await;
+    let answer = app.post_form("/token", &refresh(rt, &[])).await;
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    let claims = crate::helpers::peek(answer["access_token"].as_str().unwrap()).1;
+    assert!(!claims["aud"].to_string().contains(ORDERS), "{claims}");
+    assert!(
+        !claims["scope"].as_str().unwrap().contains("orders:read"),
+        "{claims}"
+    );
+}
