@@ -28,7 +28,7 @@ pub async fn grant(
     if client.kind != ClientKind::Confidential {
         return Err(GrantError::GrantNotAllowed);
     }
-    let targets = resolve_targets(services, client, &request.audiences, &request.resources).await?;
+    let targets = resolve_targets(client, &request.audiences, &request.resources)?;
     let scopes = resolve_scopes(client, &targets, request.scope, None)?;
     let subject = Subject {
         id: &client.id,

@@ -393,25 +393,19 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a JWT was revoked, by itself or through its family.
+    /// Whether a JWT was revoked, by itself or through its family, in one statement.
     pub async fn jti_revoked(&self, jti: &str) -> Result<bool> {
         const SELECT: &str = r#"
-            SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1"#;
-        const FAMILY: &str = r#"
-            SELECT COUNT(*)
-            FROM family_access_tokens a
-            JOIN token_families f ON f.id = a.family_id
-            WHERE a.jti = $1 AND f.revoked_at IS NOT NULL"#;
-        let direct = on_backend!(self, pool => {
-            sqlx::query_scalar::<_, i64>(SELECT).bind(jti).fetch_one(pool).await
-        })?;
-        if direct > 0 {
-            return Ok(true);
-        }
-        let family = on_backend!(self, pool => {
-            sqlx::query_scalar::<_, i64>(FAMILY).bind(jti).fetch_one(pool).await
-        })?;
-        Ok(family > 0)
+            SELECT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $1)
+                   OR EXISTS (SELECT 1
+                              FROM family_access_tokens t
+                              WHERE t.jti = $1
+                                AND (SELECT f.revoked_at
+                                     FROM token_families f
+                                     WHERE f.id = t.family_id) IS NOT NULL)"#;
+        Ok(on_backend!(self, pool => {
+            sqlx::query_scalar::<_, bool>(SELECT).bind(jti).fetch_one(pool).await
+        })?)
     }
 
     /// The scopes and audiences a user has already granted a client.
