@@ -25,7 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use well_known::StaticFiles;
+pub use well_known::{DiscoveryDocument, StaticFiles};
 
 use crate::services::Services;
 
@@ -34,6 +34,7 @@ use crate::services::Services;
 pub struct AppState {
     pub services: Arc<Services>,
     pub static_files: Arc<StaticFiles>,
+    pub discovery: Arc<DiscoveryDocument>,
 }
 
 /// The whole application router, mounted under the issuer's path.

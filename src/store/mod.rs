@@ -25,6 +25,9 @@ mod sqlite;
 
 pub use limits::{Admission, BackoffRule, CounterCheck, SendAdmission};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::FromRow;
 
 pub use flows::{CodeRecord, LoginRequest, RefreshRecord};
@@ -34,6 +37,9 @@ pub use keys::AuditEvent;
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Counts the changes this process made to the audiences and their scopes, so that
+    /// documents derived from them know when to be built again.
+    catalogue: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Debug)]
@@ -270,7 +276,10 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let store = Store { backend };
+        let store = Store {
+            backend,
+            catalogue: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -320,6 +329,7 @@ impl Store {
             }
             tx.commit().await
         })?;
+        self.catalogue.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -346,6 +356,12 @@ impl Store {
             access_token_ttl: row.access_token_ttl,
             created_at: row.created_at,
         }))
+    }
+
+    /// How many times this process changed the audiences or their scopes; every change
+    /// to `audiences` or `audience_scopes` made through the store counts.
+    pub fn catalogue_changes(&self) -> u64 {
+        self.catalogue.load(Ordering::Acquire)
     }
 
     /// Every scope some audience defines, for the discovery document.
