@@ -343,14 +343,20 @@ impl Store {
         Ok(())
     }
 
+    /// The refresh token with its family's creation and revocation, in one single-table
+    /// statement (see [`Store::audience`] on why not a join; an `EXISTS` in the `WHERE`
+    /// clause would be planned as one).
     pub async fn refresh_token(&self, token_hash: &[u8]) -> Result<Option<RefreshRecord>> {
         const SELECT: &str = r#"
             SELECT r.token_hash, r.family_id, r.client_id, r.subject, r.scope, r.audiences,
                    r.auth_time, r.created_at, r.expires_at, r.used_at,
-                   f.created_at AS family_created_at, f.revoked_at AS family_revoked_at
+                   (SELECT f.created_at FROM token_families f WHERE f.id = r.family_id)
+                       AS family_created_at,
+                   (SELECT f.revoked_at FROM token_families f WHERE f.id = r.family_id)
+                       AS family_revoked_at
             FROM refresh_tokens r
-            JOIN token_families f ON f.id = r.family_id
-            WHERE r.token_hash = $1"#;
+            WHERE r.token_hash = $1
+              AND (SELECT f.created_at FROM token_families f WHERE f.id = r.family_id) IS NOT NULL"#;
         let row = on_backend!(self, pool => {
             sqlx::query_as::<_, RefreshRow>(SELECT).bind(token_hash).fetch_optional(pool).await
         })?;
