@@ -17,7 +17,7 @@ pub struct Credentials<'a> {
     pub scope: Option<&'a str>,
 }
 
-#[instrument(name = "client_credentials grant", skip_all, fields(client_id = %client.id))]
+#[instrument(level = "debug", name = "client_credentials grant", skip_all, fields(client_id = %client.id))]
 pub async fn grant(
     services: &Services,
     client: &ClientRecord,

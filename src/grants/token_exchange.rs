@@ -29,7 +29,7 @@ pub struct Exchange<'a> {
     pub scope: Option<&'a str>,
 }
 
-#[instrument(name = "token exchange", skip_all, fields(client_id = %client.id, sub))]
+#[instrument(level = "debug", name = "token exchange", skip_all, fields(client_id = %client.id, sub))]
 pub async fn exchange(
     services: &Services,
     client: &ClientRecord,
