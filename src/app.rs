@@ -117,6 +117,7 @@ impl ApplicationBuilder {
         let state = AppState {
             services: services.clone(),
             static_files: Arc::new(static_files),
+            discovery: Arc::default(),
         };
         Ok(Application {
             listener,

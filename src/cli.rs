@@ -139,7 +139,8 @@ pub enum KeysCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
     let settings = config.validate()?;
-    crate::telemetry::init(&config.log.level, config.log.format);
+    // Held to the end, so the log lines still in memory are written before the program ends.
+    let _log = crate::telemetry::init(&config.log.level, config.log.format);
     let out = Output { json: cli.json };
     match cli.command {
         Command::Serve => serve(settings, out).await,

@@ -30,6 +30,9 @@ pub enum Mode {
     VerifySign,
     /// `POST /token` signs one ES256 token.
     Sign,
+    /// `POST /otp/start` stores a challenge and `POST /token` consumes it: one SQL
+    /// statement each, on the database callsign is measured on.
+    OtpSql,
 }
 
 impl Mode {
@@ -38,6 +41,7 @@ impl Mode {
             "static" => Some(Mode::Static),
             "verify-sign" => Some(Mode::VerifySign),
             "sign" => Some(Mode::Sign),
+            "otp-sql" => Some(Mode::OtpSql),
             _ => None,
         }
     }
@@ -225,10 +229,140 @@ async fn sign_only(State(signer): State<Arc<Signer>>, body: Bytes) -> Response {
     signer.access_token(&client_id, None, Vec::new())
 }
 
+/// The OTP ceiling's database: the same pool settings as callsign's, one table.
+enum OtpStore {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+const OTP_TABLE: &str = r#"
+    CREATE TABLE IF NOT EXISTS ceiling_challenges (
+        phone        TEXT PRIMARY KEY NOT NULL,
+        code         TEXT NOT NULL,
+        expires_at   BIGINT NOT NULL,
+        consumed_at  BIGINT
+    )"#;
+const OTP_STORE: &str = r#"
+    INSERT INTO ceiling_challenges (phone, code, expires_at, consumed_at)
+    VALUES ($1, $2, $3, NULL)
+    ON CONFLICT (phone) DO UPDATE
+    SET code = excluded.code, expires_at = excluded.expires_at, consumed_at = NULL"#;
+const OTP_CONSUME: &str = r#"
+    UPDATE ceiling_challenges
+    SET consumed_at = $3
+    WHERE phone = $1 AND code = $2 AND consumed_at IS NULL AND expires_at > $3
+    RETURNING phone"#;
+
+impl OtpStore {
+    async fn open(url: &str) -> OtpStore {
+        use sqlx::sqlite::{
+            SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+        };
+        use std::str::FromStr;
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .expect("a SQLite URL")
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(std::time::Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await
+                .expect("the SQLite file");
+            OtpStore::Sqlite(pool)
+        } else {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(16)
+                .test_before_acquire(false)
+                .connect(url)
+                .await
+                .expect("the PostgreSQL database");
+            OtpStore::Postgres(pool)
+        };
+        match &store {
+            OtpStore::Sqlite(pool) => sqlx::query(OTP_TABLE).execute(pool).await.map(|_| ()),
+            OtpStore::Postgres(pool) => sqlx::query(OTP_TABLE).execute(pool).await.map(|_| ()),
+        }
+        .expect("the ceiling's table");
+        store
+    }
+
+    async fn store(&self, phone: &str, code: &str, expires_at: i64) -> bool {
+        match self {
+            OtpStore::Sqlite(pool) => sqlx::query(OTP_STORE)
+                .bind(phone)
+                .bind(code)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .is_ok(),
+            OtpStore::Postgres(pool) => sqlx::query(OTP_STORE)
+                .bind(phone)
+                .bind(code)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .is_ok(),
+        }
+    }
+
+    async fn consume(&self, phone: &str, code: &str, now: i64) -> bool {
+        match self {
+            OtpStore::Sqlite(pool) => sqlx::query_scalar::<_, String>(OTP_CONSUME)
+                .bind(phone)
+                .bind(code)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .is_ok_and(|row| row.is_some()),
+            OtpStore::Postgres(pool) => sqlx::query_scalar::<_, String>(OTP_CONSUME)
+                .bind(phone)
+                .bind(code)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .is_ok_and(|row| row.is_some()),
+        }
+    }
+}
+
+/// The code every test number of the benchmark answers.
+const OTP_CODE: &str = "424242";
+
+async fn otp_start(State(store): State<Arc<OtpStore>>, body: Bytes) -> Response {
+    let Some(phone) = field(&body, "phone_number") else {
+        return (axum::http::StatusCode::BAD_REQUEST, "no phone_number").into_response();
+    };
+    if store.store(&phone, OTP_CODE, now() + 300).await {
+        no_store(json!({"expires_in": 300}))
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+    }
+}
+
+async fn otp_grant(State(store): State<Arc<OtpStore>>, body: Bytes) -> Response {
+    let (Some(phone), Some(code)) = (field(&body, "phone_number"), field(&body, "otp")) else {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            "no phone_number or otp",
+        )
+            .into_response();
+    };
+    if store.consume(&phone, &code, now()).await {
+        no_store(json!({"verified": true}))
+    } else {
+        (axum::http::StatusCode::BAD_REQUEST, "no live challenge").into_response()
+    }
+}
+
 /// Serves `mode` on an ephemeral port of 127.0.0.1 until killed. The first line on
 /// standard output is the address; for the verify-and-sign ceiling the second is a
-/// subject token it accepts.
-pub fn serve(mode: Mode, document: Option<Vec<u8>>) {
+/// subject token it accepts. `argument` is the document of the static ceiling and the
+/// database URL of the OTP ceiling.
+pub fn serve(mode: Mode, argument: Option<String>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -237,7 +371,8 @@ pub fn serve(mode: Mode, document: Option<Vec<u8>>) {
         let signer = Arc::new(Signer::new());
         let router = match mode {
             Mode::Static => {
-                let document = Bytes::from(document.expect("a document to serve"));
+                let path = argument.expect("a document to serve");
+                let document = Bytes::from(std::fs::read(path).expect("the document"));
                 Router::new().route(
                     "/.well-known/jwks.json",
                     get(move || {
@@ -260,6 +395,14 @@ pub fn serve(mode: Mode, document: Option<Vec<u8>>) {
             Mode::Sign => Router::new()
                 .route("/token", post(sign_only))
                 .with_state(signer.clone()),
+            Mode::OtpSql => {
+                let url = argument.expect("a database URL");
+                let store = Arc::new(OtpStore::open(&url).await);
+                Router::new()
+                    .route("/otp/start", post(otp_start))
+                    .route("/token", post(otp_grant))
+                    .with_state(store)
+            }
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -27,8 +27,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("ceiling") => {
             let mode = ceiling::Mode::parse(&args[1]).expect("a ceiling mode");
-            let document = args.get(2).map(|p| std::fs::read(p).expect("the document"));
-            ceiling::serve(mode, document);
+            ceiling::serve(mode, args.get(2).cloned());
         }
         Some("otp-pair") => measure::pair_driver(&args[1..]),
         _ => run(),
@@ -102,12 +101,12 @@ fn run() {
 
     let mut rows = Vec::new();
     rows.extend(ceilings(&plan, dir.path(), &jwks_file));
-    rows.extend(callsign_rows(&plan, &sqlite, "sqlite"));
+    rows.extend(callsign_rows(&plan, &sqlite, "sqlite", dir.path()));
     match std::env::var(setup::POSTGRES_URL_VAR) {
         Ok(server) => {
             let database = setup::PostgresDatabase::create(&server);
             let postgres = setup::Deployment::postgres(binary, dir.path(), database.url());
-            rows.extend(callsign_rows(&plan, &postgres, "postgres"));
+            rows.extend(callsign_rows(&plan, &postgres, "postgres", dir.path()));
             drop(database);
         }
         Err(_) => println!(
@@ -130,18 +129,28 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn ceilings(plan: &Plan, dir: &Path, jwks_file: &Path) -> Vec<Row> {
+/// Starts the ceiling `mode` pinned to the server core; returns it with its base URL and
+/// the subject token it accepts.
+fn start_ceiling(
+    plan: &Plan,
+    dir: &Path,
+    mode: &str,
+    argument: Option<&str>,
+) -> (Server, String, String) {
     let me = std::env::current_exe().expect("the bench's own path");
-    let start = |mode: &str, extra: Option<&Path>| {
-        let mut command = plan.command(SERVER_CORE, &me);
-        command.args(["ceiling", mode]);
-        if let Some(extra) = extra {
-            command.arg(extra);
-        }
-        let mut server = Server::start(command, &dir.join(format!("ceiling-{mode}.log")));
-        let base = format!("http://{}", server.next_line());
-        let subject = server.next_line();
-        (server, base, subject)
+    let mut command = plan.command(SERVER_CORE, &me);
+    command.args(["ceiling", mode]);
+    command.args(argument);
+    let mut server = Server::start(command, &dir.join(format!("ceiling-{mode}.log")));
+    let base = format!("http://{}", server.next_line());
+    let subject = server.next_line();
+    (server, base, subject)
+}
+
+fn ceilings(plan: &Plan, dir: &Path, jwks_file: &Path) -> Vec<Row> {
+    let start = |mode: &str, argument: Option<&Path>| {
+        let argument = argument.map(|p| p.display().to_string());
+        start_ceiling(plan, dir, mode, argument.as_deref())
     };
     let mut rows = Vec::new();
 
@@ -179,26 +188,33 @@ fn ceilings(plan: &Plan, dir: &Path, jwks_file: &Path) -> Vec<Row> {
     rows
 }
 
-fn callsign_rows(plan: &Plan, deployment: &setup::Deployment, backend: &str) -> Vec<Row> {
+fn callsign_rows(
+    plan: &Plan,
+    deployment: &setup::Deployment,
+    backend: &str,
+    dir: &Path,
+) -> Vec<Row> {
+    let numbers = &deployment.numbers[..plan.concurrency.min(deployment.numbers.len())];
+    let mut rows = Vec::new();
+
+    // The bare SQL of an OTP pair on the same database, before callsign runs on it.
+    let (ceiling, ceiling_base, _) =
+        start_ceiling(plan, dir, "otp-sql", Some(&deployment.database_url));
+    let outcome = measure::measure_pairs(plan, &ceiling, &ceiling_base, "ceiling", numbers);
+    rows.push(row(&format!("ceiling_otp_{backend}"), outcome));
+    drop(ceiling);
+
     let server = deployment.start(plan, backend);
     let base = server.base.clone();
     let phone_token = setup::phone_token(&base, &deployment.app, &deployment.numbers[0]);
-    let mut rows = Vec::new();
-
-    let jwks = Request {
-        url: format!("{base}/.well-known/jwks.json"),
+    let get = |path: &str| Request {
+        url: format!("{base}{path}"),
         form: None,
     };
-    let outcome = measure::measure_with_oha(plan, &server.process, &jwks);
-    rows.push(row(&format!("jwks_{backend}"), outcome));
-
     let exchange = Request {
         url: format!("{base}/token"),
         form: Some(setup::exchange_form(&deployment.app, &phone_token)),
     };
-    let outcome = measure::measure_with_oha(plan, &server.process, &exchange);
-    rows.push(row(&format!("token_exchange_{backend}"), outcome));
-
     let machine = Request {
         url: format!("{base}/token"),
         form: Some(setup::client_credentials_form(
@@ -206,12 +222,25 @@ fn callsign_rows(plan: &Plan, deployment: &setup::Deployment, backend: &str) -> 
             &deployment.machine.1,
         )),
     };
-    let outcome = measure::measure_with_oha(plan, &server.process, &machine);
-    rows.push(row(&format!("client_credentials_{backend}"), outcome));
 
-    let numbers = &deployment.numbers[..plan.concurrency.min(deployment.numbers.len())];
-    let outcome = measure::measure_pairs(plan, &server.process, &base, &deployment.app, numbers);
-    rows.push(row(&format!("otp_pair_{backend}"), outcome));
+    let outcome = measure::measure_with_oha(plan, &server.process, &get("/.well-known/jwks.json"));
+    rows.push(row(&format!("jwks_{backend}"), outcome));
+    let discovery = get("/.well-known/openid-configuration");
+    let outcome = measure::measure_with_oha(plan, &server.process, &discovery);
+    rows.push(row(&format!("discovery_{backend}"), outcome));
+    // Two rounds of the token requests: the second shows whether memory keeps growing.
+    for round in ["", "_again"] {
+        let outcome = measure::measure_with_oha(plan, &server.process, &exchange);
+        rows.push(row(&format!("token_exchange_{backend}{round}"), outcome));
+        let outcome = measure::measure_with_oha(plan, &server.process, &machine);
+        rows.push(row(
+            &format!("client_credentials_{backend}{round}"),
+            outcome,
+        ));
+        let outcome =
+            measure::measure_pairs(plan, &server.process, &base, &deployment.app, numbers);
+        rows.push(row(&format!("otp_pair_{backend}{round}"), outcome));
+    }
     rows
 }
 
@@ -226,12 +255,20 @@ fn row(name: &str, outcome: Outcome) -> Row {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<26} {:>9} {:>12} {:>8} {:>8} {:>7} {:>6} {:>9}",
-        "target", "req/s", "req/cpu-s", "p50 ms", "p99 ms", "errors", "cpu %", "rss MiB"
+        "{:<30} {:>9} {:>12} {:>8} {:>8} {:>7} {:>6} {:>9} {:>9}",
+        "target",
+        "req/s",
+        "req/cpu-s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "cpu %",
+        "peak MiB",
+        "rss MiB"
     );
     for Row { name, outcome } in rows {
         println!(
-            "{:<26} {:>9.0} {:>12.0} {:>8.2} {:>8.2} {:>7.0} {:>6.0} {:>9.1}",
+            "{:<30} {:>9.0} {:>12.0} {:>8.2} {:>8.2} {:>7.0} {:>6.0} {:>9.1} {:>9.1}",
             name,
             outcome.rps(),
             outcome.per_cpu_second(),
@@ -240,19 +277,27 @@ fn print_table(rows: &[Row]) {
             outcome.errors,
             100.0 * outcome.cpu_seconds / outcome.wall_seconds,
             outcome.peak_rss_mib,
+            outcome.rss_mib,
         );
     }
-    println!("(otp_pair counts start + grant pairs; rss is the server's peak so far)");
+    println!(
+        "(otp_pair and ceiling_otp count start + grant pairs; peak is the server's peak \
+         resident memory so far, rss its resident memory after the load; _again is the second \
+         round of the same loads)"
+    );
 }
 
 fn print_ratios(rows: &[Row]) {
     let find = |name: &str| rows.iter().find(|r| r.name == name).map(|r| &r.outcome);
     println!();
     for backend in ["sqlite", "postgres"] {
+        let otp_ceiling = format!("ceiling_otp_{backend}");
         let pairs = [
             ("token_exchange", "ceiling_verify_sign"),
             ("jwks", "ceiling_static"),
+            ("discovery", "ceiling_static"),
             ("client_credentials", "ceiling_sign"),
+            ("otp_pair", otp_ceiling.as_str()),
         ];
         for (target, ceiling) in pairs {
             let name = format!("{target}_{backend}");
@@ -260,6 +305,16 @@ fn print_ratios(rows: &[Row]) {
                 let ratio = target.per_cpu_second() / ceiling.per_cpu_second();
                 println!("ratio {name} {ratio:.2}");
             }
+        }
+        // Memory after the first and the second round of the same loads.
+        let first = find(&format!("otp_pair_{backend}"));
+        let second = find(&format!("otp_pair_{backend}_again"));
+        if let (Some(first), Some(second)) = (first, second) {
+            let growth = 100.0 * (second.rss_mib / first.rss_mib - 1.0);
+            println!(
+                "rss_growth {backend} {growth:.1} % ({:.1} MiB after round 1, {:.1} MiB after round 2)",
+                first.rss_mib, second.rss_mib
+            );
         }
     }
 }

@@ -87,11 +87,20 @@ impl Server {
 
     /// The peak resident set size so far, in MiB (`VmHWM` of `/proc/PID/status`).
     pub fn peak_rss_mib(&self) -> f64 {
+        self.status_mib("VmHWM:")
+    }
+
+    /// The resident set size now, in MiB (`VmRSS`).
+    pub fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("the server is running");
         let kib: f64 = status
             .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0.0);
@@ -123,6 +132,8 @@ pub struct Outcome {
     pub p99_ms: f64,
     pub cpu_seconds: f64,
     pub peak_rss_mib: f64,
+    /// The resident set size right after the load.
+    pub rss_mib: f64,
 }
 
 impl Outcome {
@@ -167,6 +178,7 @@ pub fn measure_with_oha(plan: &Plan, server: &Server, request: &Request) -> Outc
         p99_ms: percentile("p99"),
         cpu_seconds: cpu,
         peak_rss_mib: server.peak_rss_mib(),
+        rss_mib: server.rss_mib(),
     }
 }
 
@@ -242,6 +254,7 @@ pub fn measure_pairs(
         p99_ms: number("p99_ms"),
         cpu_seconds: cpu,
         peak_rss_mib: server.peak_rss_mib(),
+        rss_mib: server.rss_mib(),
     }
 }
 

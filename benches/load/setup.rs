@@ -22,6 +22,8 @@ pub struct Deployment {
     binary: PathBuf,
     dir: PathBuf,
     config: PathBuf,
+    /// The database callsign runs on.
+    pub database_url: String,
     /// The public phone app, allowed the SMS-OTP grant and token exchange.
     pub app: String,
     /// The confidential machine client: id and secret.
@@ -76,6 +78,7 @@ impl Deployment {
             binary: binary.to_owned(),
             dir: dir.to_owned(),
             config,
+            database_url: database_url.to_owned(),
             app: String::new(),
             machine: (String::new(), String::new()),
             numbers,

@@ -77,6 +77,7 @@ pub async fn update_client(
         name: checked.name,
         grant_types: checked.grant_types,
         audiences: checked.audiences,
+        audience_records: checked.audience_records,
         default_audience: checked.default_audience,
         scopes: checked.scopes,
         redirect_uris: checked.redirect_uris,

@@ -17,7 +17,7 @@ pub struct Credentials<'a> {
     pub scope: Option<&'a str>,
 }
 
-#[instrument(name = "client_credentials grant", skip_all, fields(client_id = %client.id))]
+#[instrument(level = "debug", name = "client_credentials grant", skip_all, fields(client_id = %client.id))]
 pub async fn grant(
     services: &Services,
     client: &ClientRecord,
@@ -28,7 +28,7 @@ pub async fn grant(
     if client.kind != ClientKind::Confidential {
         return Err(GrantError::GrantNotAllowed);
     }
-    let targets = resolve_targets(services, client, &request.audiences, &request.resources).await?;
+    let targets = resolve_targets(client, &request.audiences, &request.resources)?;
     let scopes = resolve_scopes(client, &targets, request.scope, None)?;
     let subject = Subject {
         id: &client.id,

@@ -225,7 +225,8 @@ pub fn issue_access_token(
     let keys = services.keys.current();
     let key = keys.active(Purpose::AccessToken);
     let access_token = key.sign(ACCESS_TOKEN_TYP, &claims)?;
-    tracing::info!(
+    // At info level, the client and the jti reach the access line of the request instead.
+    tracing::debug!(
         client_id = %client.id, sub = %claims.sub, jti = %claims.jti, kid = key.kid(),
         "access token issued"
     );

@@ -11,8 +11,7 @@ use crate::services::Services;
 use crate::store::{AudienceRecord, ClientRecord};
 
 /// The audiences the token will name: the requested ones, or the client's default.
-pub async fn resolve_targets(
-    services: &Services,
+pub fn resolve_targets(
     client: &ClientRecord,
     audiences: &[String],
     resources: &[String],
@@ -42,12 +41,13 @@ pub async fn resolve_targets(
         if !client.audiences.contains(identifier) {
             return Err(GrantError::AudienceNotAllowed(identifier.clone()));
         }
-        let audience = services
-            .store
-            .audience(identifier)
-            .await?
+        // The client's audiences were read with the client, in this request.
+        let audience = client
+            .audience_records
+            .iter()
+            .find(|a| a.identifier == *identifier)
             .ok_or_else(|| GrantError::AudienceUnknown(identifier.clone()))?;
-        targets.push(audience);
+        targets.push(audience.clone());
     }
     Ok(targets)
 }

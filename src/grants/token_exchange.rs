@@ -13,7 +13,7 @@ use super::{
     resolve_scopes, resolve_targets, user_for_phone, userinfo_audience,
 };
 use crate::services::Services;
-use crate::store::ClientRecord;
+use crate::store::{ClientRecord, SubjectState};
 use crate::tokens::{PhoneTokenClaims, verify_phone_token};
 
 /// The parameters of a token-exchange request (RFC 8693 §2.1).
@@ -29,7 +29,7 @@ pub struct Exchange<'a> {
     pub scope: Option<&'a str>,
 }
 
-#[instrument(name = "token exchange", skip_all, fields(client_id = %client.id, sub))]
+#[instrument(level = "debug", name = "token exchange", skip_all, fields(client_id = %client.id, sub))]
 pub async fn exchange(
     services: &Services,
     client: &ClientRecord,
@@ -37,10 +37,10 @@ pub async fn exchange(
 ) -> Result<TokenResponse, GrantError> {
     ensure_allowed(client, GrantType::TokenExchange)?;
     check_token_types(&request)?;
-    let subject = verify_subject(services, client, request.subject_token).await?;
+    let (subject, state) = verify_subject(services, client, request.subject_token).await?;
     tracing::Span::current().record("sub", subject.sub.as_str());
 
-    let targets = resolve_targets(services, client, &request.audiences, &request.resources).await?;
+    let targets = resolve_targets(client, &request.audiences, &request.resources)?;
     let ceiling = subject.scope.as_deref().and_then(crate::scope::parse);
     let scopes = resolve_scopes(client, &targets, request.scope, ceiling.as_deref())?;
     // A token granted openid serves at userinfo too, as in the browser flow.
@@ -49,13 +49,12 @@ pub async fn exchange(
         targets.push(userinfo_audience(&services.issuer));
     }
 
-    let (phone, user_status) = services
-        .store
-        .phone_with_user_status(&subject.sub)
-        .await?
-        .filter(|(p, _)| p.e164 == subject.phone_number)
+    // The phone and its user's status came with the revocation check, in the same query.
+    let SubjectState {
+        phone, user_status, ..
+    } = state
+        .filter(|s| s.phone.e164 == subject.phone_number)
         .ok_or(GrantError::PhoneGone)?;
-    // The user's status comes with the phone, in the same query.
     let user_id = match &phone.user_id {
         Some(user_id) => {
             check_user_status(user_status.as_deref())?;
@@ -113,11 +112,13 @@ fn check_token_types(request: &Exchange<'_>) -> Result<(), GrantError> {
 }
 
 /// The subject token must be a live phone token of this server issued to this client.
+/// Returns it with the state of its phone, read in the same statement as the revocation
+/// check; `None` when the phone is gone.
 async fn verify_subject(
     services: &Services,
     client: &ClientRecord,
     token: &str,
-) -> Result<PhoneTokenClaims, GrantError> {
+) -> Result<(PhoneTokenClaims, Option<SubjectState>), GrantError> {
     let now = services.clock.now();
     let claims = verify_phone_token(&services.keys.current(), &services.issuer, token, now)
         .map_err(|e| {
@@ -129,9 +130,16 @@ async fn verify_subject(
         return Err(GrantError::SubjectTokenOtherClient);
     }
     // RFC 7009: a revoked token must not be usable, here included.
-    if services.store.jti_revoked(&claims.jti).await? {
+    let store = &services.store;
+    let state = store.phone_token_subject(&claims.sub, &claims.jti).await?;
+    let revoked = match &state {
+        Some(state) => state.revoked,
+        // Without its phone the token fails anyway; a revoked one still says so.
+        None => store.jti_revoked(&claims.jti).await?,
+    };
+    if revoked {
         tracing::debug!("subject token was revoked");
         return Err(GrantError::SubjectTokenRevoked);
     }
-    Ok(claims)
+    Ok((claims, state))
 }

@@ -289,17 +289,13 @@ async fn check_request(
     {
         Vec::new()
     } else {
-        resolve_targets(services, client, &audiences, &resources)
-            .await
-            .map_err(|e| match e {
-                GrantError::Store(_) => {
-                    ("server_error", "the server could not complete the request")
-                }
-                _ => (
-                    "invalid_target",
-                    "a requested audience is not available to this client",
-                ),
-            })?
+        resolve_targets(client, &audiences, &resources).map_err(|e| match e {
+            GrantError::Store(_) => ("server_error", "the server could not complete the request"),
+            _ => (
+                "invalid_target",
+                "a requested audience is not available to this client",
+            ),
+        })?
     };
     let scopes = resolve_scopes(client, &targets, scope, None).map_err(|_| {
         (

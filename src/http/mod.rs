@@ -26,7 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use well_known::StaticFiles;
+pub use well_known::{DiscoveryDocument, StaticFiles};
 
 use crate::services::Services;
 
@@ -35,6 +35,7 @@ use crate::services::Services;
 pub struct AppState {
     pub services: Arc<Services>,
     pub static_files: Arc<StaticFiles>,
+    pub discovery: Arc<DiscoveryDocument>,
 }
 
 /// The whole application router, mounted under the issuer's path.
@@ -111,13 +112,20 @@ fn security_headers() -> SetResponseHeaderLayer<HeaderValue> {
 }
 
 /// One span per request with the method and the matched route, never the full URI: query
-/// strings can carry codes.
+/// strings can carry codes. The token endpoint adds the client and the `jti` of the token it
+/// issued, so the one access line of the request says what was issued to whom.
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    tracing::info_span!("request", method = %request.method(), route)
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        client_id = tracing::field::Empty,
+        jti = tracing::field::Empty,
+    )
 }
 
 /// The path part of the issuer, without a trailing slash ("" for a bare host).

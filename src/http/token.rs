@@ -40,6 +40,9 @@ async fn token(
     let client = authenticate(&services.store, &credentials)
         .await
         .map_err(|e| client_auth_error(e, credentials.method))?;
+    // The request span carries them into the access line of this request.
+    let span = tracing::Span::current();
+    span.record("client_id", client.id.as_str());
 
     let response = match grant {
         GrantType::SmsOtp => {
@@ -91,5 +94,6 @@ async fn token(
             refresh_token::grant(services, &client, request).await?
         }
     };
+    span.record("jti", response.jti.as_str());
     Ok(NoStoreJson(response))
 }

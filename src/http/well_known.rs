@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -20,6 +21,8 @@ use super::error::OAuthError;
 use super::{AppState, public_max_age};
 use crate::grants::{GrantType, OPENID_SCOPES};
 use crate::keys::{KeyRing, Purpose};
+use crate::services::Services;
+use crate::store::StoreError;
 
 const DISCOVERY_MAX_AGE: u32 = 300;
 const MAX_STATIC_FILE: u64 = 64 * 1024;
@@ -43,17 +46,70 @@ pub(super) fn root_router(issuer_path: &str) -> Router<AppState> {
     Router::new().route(&path, get(discovery))
 }
 
-/// One document for both discovery paths (RFC 8414 §3, OpenID Connect Discovery §4).
+/// One document for both discovery paths (RFC 8414 §3, OpenID Connect Discovery §4),
+/// served as prebuilt bytes.
 async fn discovery(State(state): State<AppState>) -> Result<Response, OAuthError> {
-    let services = &state.services;
-    let scopes = services
-        .store
-        .all_scopes()
+    let body = state
+        .discovery
+        .current(&state.services)
         .await
         .map_err(|e| OAuthError::internal(&e))?;
-    let document = metadata(&services.issuer, &scopes, &services.keys.current());
+    let json = HeaderValue::from_static("application/json");
     let cache = public_max_age(DISCOVERY_MAX_AGE);
-    Ok(([(header::CACHE_CONTROL, cache)], axum::Json(document)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, json), (header::CACHE_CONTROL, cache)],
+        body,
+    )
+        .into_response())
+}
+
+/// The discovery document as last built, with what it was built from. It is built again
+/// when this process changed the audiences, when the keys changed, and at least once per
+/// key refresh interval, which is also how soon a change made by another instance or the
+/// CLI shows (well within the document's own `max-age`). Discovery is public metadata: no
+/// check depends on it.
+#[derive(Debug, Default)]
+pub struct DiscoveryDocument {
+    built: Mutex<Option<Built>>,
+}
+
+#[derive(Debug)]
+struct Built {
+    catalogue: u64,
+    keys: Arc<KeyRing>,
+    at: i64,
+    body: Bytes,
+}
+
+impl DiscoveryDocument {
+    async fn current(&self, services: &Services) -> Result<Bytes, StoreError> {
+        let catalogue = services.store.catalogue_changes();
+        let keys = services.keys.current();
+        let now = services.clock.now();
+        let refresh = services.keys.settings().refresh_interval;
+        {
+            let built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(built) = built.as_ref()
+                && built.catalogue == catalogue
+                && Arc::ptr_eq(&built.keys, &keys)
+                && now - built.at < refresh
+                && now >= built.at
+            {
+                return Ok(built.body.clone());
+            }
+        }
+        let scopes = services.store.all_scopes().await?;
+        let document = metadata(&services.issuer, &scopes, &keys);
+        let body = Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        *built = Some(Built {
+            catalogue,
+            keys,
+            at: now,
+            body: body.clone(),
+        });
+        Ok(body)
+    }
 }
 
 fn metadata(issuer: &str, scopes: &[String], keys: &KeyRing) -> serde_json::Value {

@@ -200,6 +200,10 @@ impl Store {
             tx.commit().await?;
             Ok::<_, sqlx::Error>(version)
         })?;
+        if version.is_some() {
+            self.catalogue
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         self.versioned(Table::Audiences, &audience.identifier, version)
             .await
     }
@@ -290,6 +294,10 @@ impl Store {
                 .fetch_optional(pool)
                 .await
         })?;
+        if deleted.is_some() {
+            self.catalogue
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         self.versioned(Table::Audiences, identifier, deleted.map(i64::from))
             .await
     }

@@ -26,6 +26,9 @@ mod users;
 
 pub use limits::{Admission, BackoffRule, CounterCheck, SendAdmission};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::FromRow;
 
 pub use admin::{AuditFilter, Dependants, Versioned};
@@ -37,6 +40,9 @@ pub use users::{LinkOutcome, PhoneLink, UserPhone};
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Counts the changes this process made to the audiences and their scopes, so that
+    /// documents derived from them know when to be built again.
+    catalogue: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +104,9 @@ pub struct ClientRecord {
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub audiences: Vec<String>,
+    /// The allowed audiences themselves, read in the same statement as the client, so a
+    /// token request finds its targets without asking again.
+    pub audience_records: Vec<AudienceRecord>,
     pub default_audience: Option<String>,
     /// First-party clients skip the consent page.
     pub first_party: bool,
@@ -214,8 +223,9 @@ struct ClientRow {
     status: String,
     created_at: i64,
     version: i64,
-    /// One allowed audience; `None` when the client has none.
-    audience: Option<String>,
+    /// The allowed audiences, one per line: identifier, lifetime, then its scopes, all
+    /// separated by spaces (neither identifiers nor scopes contain white space).
+    audiences: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -228,17 +238,54 @@ struct PhoneUserRow {
 }
 
 #[derive(FromRow)]
+struct SubjectRow {
+    id: String,
+    e164: String,
+    user_id: Option<String>,
+    verified_at: i64,
+    user_status: Option<String>,
+    revoked: bool,
+}
+
+/// The phone behind a phone token, read together with what decides whether the token
+/// still counts.
+#[derive(Debug, Clone)]
+pub struct SubjectState {
+    pub phone: PhoneRecord,
+    /// The status of the phone's user; `None` when it has none, or the user is gone.
+    pub user_status: Option<String>,
+    /// Whether the token's `jti` was revoked, by itself or through its family.
+    pub revoked: bool,
+}
+
+#[derive(FromRow)]
 struct AudienceRow {
     identifier: String,
     access_token_ttl: i64,
     created_at: i64,
     version: i64,
-    /// One defined scope; `None` when the audience defines none.
-    scope: Option<String>,
+    /// The defined scopes, separated by spaces; `None` when the audience defines none.
+    scopes: Option<String>,
 }
 
 fn words(list: &str) -> Vec<String> {
     list.split_whitespace().map(str::to_owned).collect()
+}
+
+/// One line of a client's audiences: identifier, lifetime, creation time, scopes.
+fn parse_audience_line(line: &str) -> Option<AudienceRecord> {
+    let mut parts = line.split(' ');
+    let identifier = parts.next()?.to_owned();
+    let access_token_ttl = parts.next()?.parse().ok()?;
+    let created_at = parts.next()?.parse().ok()?;
+    let version = parts.next()?.parse().ok()?;
+    Some(AudienceRecord {
+        identifier,
+        access_token_ttl,
+        created_at,
+        version,
+        scopes: parts.filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+    })
 }
 
 impl Store {
@@ -251,7 +298,10 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let store = Store { backend };
+        let store = Store {
+            backend,
+            catalogue: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -301,32 +351,40 @@ impl Store {
             }
             tx.commit().await
         })?;
+        self.catalogue.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
-    /// The audience `identifier` with its scopes, in one query: one row per scope (or one
-    /// row with no scope).
+    /// The audience `identifier` with its scopes, in one row.
+    ///
+    /// Hot queries read one table each and fetch related rows through correlated
+    /// subqueries, never a join: while SQLite plans a join it marks the bound parameters
+    /// whose values could change the plan, and a marked statement is compiled again on every
+    /// execution, because sqlx clears the bindings each time.
     pub async fn audience(&self, identifier: &str) -> Result<Option<AudienceRecord>> {
         const SELECT: &str = r#"
-            SELECT a.identifier, a.access_token_ttl, a.created_at, a.version, s.scope
+            SELECT a.identifier, a.access_token_ttl, a.created_at, a.version,
+                   (SELECT string_agg(s.scope, ' ' ORDER BY s.scope)
+                    FROM audience_scopes s
+                    WHERE s.audience = a.identifier) AS scopes
             FROM audiences a
-            LEFT JOIN audience_scopes s ON s.audience = a.identifier
-            WHERE a.identifier = $1
-            ORDER BY s.scope"#;
-        let rows = on_backend!(self, pool => {
-            sqlx::query_as::<_, AudienceRow>(SELECT).bind(identifier).fetch_all(pool).await
+            WHERE a.identifier = $1"#;
+        let row = on_backend!(self, pool => {
+            sqlx::query_as::<_, AudienceRow>(SELECT).bind(identifier).fetch_optional(pool).await
         })?;
-        let scopes = rows.iter().filter_map(|r| r.scope.clone()).collect();
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
-        };
-        Ok(Some(AudienceRecord {
+        Ok(row.map(|row| AudienceRecord {
             identifier: row.identifier,
-            scopes,
+            scopes: row.scopes.as_deref().map(words).unwrap_or_default(),
             access_token_ttl: row.access_token_ttl,
             created_at: row.created_at,
             version: row.version,
         }))
+    }
+
+    /// How many times this process changed the audiences or their scopes; every change
+    /// to `audiences` or `audience_scopes` made through the store counts.
+    pub fn catalogue_changes(&self) -> u64 {
+        self.catalogue.load(Ordering::Acquire)
     }
 
     /// Every scope some audience defines, for the discovery document.
@@ -369,24 +427,43 @@ impl Store {
         Ok(())
     }
 
-    /// The client `id` with its allowed audiences, in one query: one row per audience
-    /// (or one row with no audience), so a token request pays one round trip for it.
+    /// The client `id` with its allowed audiences, their lifetimes and scopes, in one row:
+    /// a token request pays one statement for the client and its targets together.
     pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>> {
-        const SELECT: &str = r#"
+        const SELECT: &str = "
             SELECT c.id, c.name, c.kind, c.secret_hash, c.grant_types, c.redirect_uris,
                    c.scopes, c.default_audience, c.first_party, c.status, c.created_at,
-                   c.version, a.audience
+                   c.version,
+                   (SELECT string_agg(
+                               ca.audience
+                               || ' ' || (SELECT a.access_token_ttl || ' ' || a.created_at || ' ' || a.version
+                                          FROM audiences a
+                                          WHERE a.identifier = ca.audience)
+                               || COALESCE((SELECT ' ' || string_agg(s.scope, ' ' ORDER BY s.scope)
+                                            FROM audience_scopes s
+                                            WHERE s.audience = ca.audience), ''),
+                               '\n' ORDER BY ca.audience)
+                    FROM client_audiences ca
+                    WHERE ca.client_id = c.id) AS audiences
             FROM clients c
-            LEFT JOIN client_audiences a ON a.client_id = c.id
-            WHERE c.id = $1
-            ORDER BY a.audience"#;
-        let rows = on_backend!(self, pool => {
-            sqlx::query_as::<_, ClientRow>(SELECT).bind(id).fetch_all(pool).await
+            WHERE c.id = $1";
+        let row = on_backend!(self, pool => {
+            sqlx::query_as::<_, ClientRow>(SELECT).bind(id).fetch_optional(pool).await
         })?;
-        let audiences = rows.iter().filter_map(|r| r.audience.clone()).collect();
-        let Some(row) = rows.into_iter().next() else {
+        let Some(row) = row else {
             return Ok(None);
         };
+        let audience_records: Vec<AudienceRecord> = row
+            .audiences
+            .as_deref()
+            .unwrap_or_default()
+            .lines()
+            .filter_map(parse_audience_line)
+            .collect();
+        let audiences = audience_records
+            .iter()
+            .map(|a| a.identifier.clone())
+            .collect();
         let kind = if row.kind == "public" {
             ClientKind::Public
         } else {
@@ -401,6 +478,7 @@ impl Store {
             redirect_uris: words(&row.redirect_uris),
             scopes: words(&row.scopes),
             audiences,
+            audience_records,
             default_audience: row.default_audience,
             first_party: row.first_party != 0,
             active: row.status == "active",
@@ -477,16 +555,51 @@ impl Store {
         })?)
     }
 
-    /// The phone `id` and, when it has a user, that user's status (`None` when the user is
-    /// gone), in one query: token exchange needs both.
+    /// What token exchange needs to know about a phone token, in one statement: its phone
+    /// with the status of the phone's user, and whether the token's `jti` was revoked.
+    /// `None` when the phone no longer exists.
+    pub async fn phone_token_subject(
+        &self,
+        phone_id: &str,
+        jti: &str,
+    ) -> Result<Option<SubjectState>> {
+        const SELECT: &str = r#"
+            SELECT p.id, p.e164, p.user_id, p.verified_at,
+                   (SELECT u.status FROM users u WHERE u.id = p.user_id) AS user_status,
+                   EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2)
+                   OR EXISTS (SELECT 1
+                              FROM family_access_tokens t
+                              WHERE t.jti = $2
+                                AND (SELECT f.revoked_at
+                                     FROM token_families f
+                                     WHERE f.id = t.family_id) IS NOT NULL) AS revoked
+            FROM phones p
+            WHERE p.id = $1"#;
+        let row = on_backend!(self, pool => {
+            sqlx::query_as::<_, SubjectRow>(SELECT).bind(phone_id).bind(jti).fetch_optional(pool).await
+        })?;
+        Ok(row.map(|row| SubjectState {
+            phone: PhoneRecord {
+                id: row.id,
+                e164: row.e164,
+                user_id: row.user_id,
+                verified_at: row.verified_at,
+            },
+            user_status: row.user_status,
+            revoked: row.revoked,
+        }))
+    }
+
+    /// A phone with the status of its user (`None` when it has no user, or the user is
+    /// gone).
     pub async fn phone_with_user_status(
         &self,
         id: &str,
     ) -> Result<Option<(PhoneRecord, Option<String>)>> {
         const SELECT: &str = r#"
-            SELECT p.id, p.e164, p.user_id, p.verified_at, u.status AS user_status
+            SELECT p.id, p.e164, p.user_id, p.verified_at,
+                   (SELECT u.status FROM users u WHERE u.id = p.user_id) AS user_status
             FROM phones p
-            LEFT JOIN users u ON u.id = p.user_id
             WHERE p.id = $1"#;
         let row = on_backend!(self, pool => {
             sqlx::query_as::<_, PhoneUserRow>(SELECT).bind(id).fetch_optional(pool).await

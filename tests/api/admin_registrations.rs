@@ -549,3 +549,35 @@ async fn an_audience_taken_from_a_client_is_taken_from_its_refreshes() {
         "{claims}"
     );
 }
+
+#[tokio::test]
+async fn discovery_lists_the_scopes_an_admin_gives_and_takes_at_once() {
+    let app = spawn_app().await;
+    let (_, token) = admin(&app).await;
+    app.audience(LEDGER, &["ledger:read"]).await;
+    let scopes = |document: Value| -> Vec<String> {
+        document["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = scopes(app.get_json("/.well-known/openid-configuration").await);
+    assert!(before.contains(&"ledger:read".to_owned()), "{before:?}");
+
+    let path = audience_path(LEDGER);
+    let (status, answer) = patch(&app, &token, &path, json!({"scopes": ["ledger:audit"]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let changed = scopes(app.get_json("/.well-known/openid-configuration").await);
+    assert!(changed.contains(&"ledger:audit".to_owned()), "{changed:?}");
+    assert!(!changed.contains(&"ledger:read".to_owned()), "{changed:?}");
+
+    let (status, answer) = delete(&app, &token, &path).await;
+    assert_eq!(status, 204, "{answer}");
+    let removed = scopes(
+        app.get_json("/.well-known/oauth-authorization-server")
+            .await,
+    );
+    assert!(!removed.contains(&"ledger:audit".to_owned()), "{removed:?}");
+}
