@@ -17,6 +17,7 @@ macro_rules! on_backend {
 }
 
 mod admin;
+mod console;
 mod flows;
 mod keys;
 mod limits;
@@ -27,6 +28,7 @@ pub use limits::{Admission, BackoffRule, CounterCheck, SendAdmission};
 
 use sqlx::FromRow;
 
+pub use console::{ADMIN_ROLE, ConsoleSession, Counts, NewConsoleSession};
 pub use flows::{CodeRecord, LoginRequest, RefreshRecord};
 pub use keys::AuditEvent;
 

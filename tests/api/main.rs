@@ -5,6 +5,8 @@ mod admin;
 mod authorize;
 mod cli;
 mod client_credentials;
+mod console;
+mod console_browser;
 mod helpers;
 mod instances;
 mod introspect_revoke;

@@ -1,0 +1,463 @@
+//! The admin console at `/admin`, driven over HTTP as a browser without JavaScript would:
+//! signing in with a phone and the role, cookies, CSRF, cross-site posts, timeouts.
+
+use callsign::admin::roles::{grant_admin, revoke_admin};
+use callsign::phone::Phone;
+
+use crate::helpers::{TestApp, csrf_of, location, spawn_app, spawn_app_with};
+
+const ADMIN_PHONE: &str = "+12025550140";
+const OTHER_PHONE: &str = "+12025550141";
+
+/// A browser on the console: keeps its one cookie, follows nothing by itself.
+struct ConsoleBrowser<'a> {
+    app: &'a TestApp,
+    cookie: Option<String>,
+    /// Every Set-Cookie header received, newest last.
+    set_cookies: Vec<String>,
+}
+
+impl<'a> ConsoleBrowser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookie: None,
+            set_cookies: Vec::new(),
+        }
+    }
+
+    fn remember(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap().to_owned();
+            let pair = value.split(';').next().unwrap().to_owned();
+            self.cookie = (!pair.ends_with('=')).then_some(pair);
+            self.set_cookies.push(value);
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let mut request = self.app.http.get(self.app.url(path));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("the page answers");
+        self.remember(&response);
+        response
+    }
+
+    async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.app.http.post(self.app.url(path)).form(form);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the page answers");
+        self.remember(&response);
+        response
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.post_with(path, form, &[]).await
+    }
+
+    /// Goes through the phone and code pages; returns the answer to the code.
+    async fn sign_in(&mut self, phone: &str) -> reqwest::Response {
+        let page = self.get("/admin/login").await;
+        assert_eq!(page.status(), 200);
+        let csrf = csrf_of(&page.text().await.unwrap());
+        let sent = self
+            .post("/admin/login", &[("csrf", &csrf), ("phone_number", phone)])
+            .await;
+        assert_eq!(sent.status(), 303);
+        assert!(location(&sent).ends_with("/admin/login/code"));
+        let code_page = self.get("/admin/login/code").await;
+        assert_eq!(code_page.status(), 200);
+        let code = self.app.sms.latest_code(phone);
+        self.post("/admin/login/code", &[("csrf", &csrf), ("otp", &code)])
+            .await
+    }
+
+    /// The CSRF token of the page at `path`.
+    async fn csrf(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status(), 200, "{path}");
+        csrf_of(&page.text().await.unwrap())
+    }
+}
+
+async fn make_admin(app: &TestApp, phone: &str) -> String {
+    let phone = Phone::parse(phone, None).unwrap();
+    let change = grant_admin(&app.services.store, app.clock.as_ref(), &phone, "test")
+        .await
+        .unwrap();
+    change.user_id.unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_signs_in_with_a_phone_and_a_code() {
+    let app = spawn_app().await;
+    let user_id = make_admin(&app, ADMIN_PHONE).await;
+    let mut browser = ConsoleBrowser::new(&app);
+
+    let before = browser.get("/admin").await;
+    assert_eq!(before.status(), 303);
+    assert!(location(&before).ends_with("/admin/login"));
+
+    let signed_in = browser.sign_in(ADMIN_PHONE).await;
+    assert_eq!(signed_in.status(), 303);
+    assert!(location(&signed_in).ends_with("/admin"));
+    // A new cookie value once signed in: the one from the login page no longer opens anything.
+    assert_eq!(browser.set_cookies.len(), 2);
+    let first = browser.set_cookies[0].split(';').next().unwrap().to_owned();
+    assert_ne!(Some(first.clone()), browser.cookie);
+
+    let overview = browser.get("/admin").await;
+    assert_eq!(overview.status(), 200);
+    assert_eq!(overview.headers()["cache-control"], "no-store");
+    let csp = overview.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"));
+    let html = overview.text().await.unwrap();
+    assert!(html.contains("Overview"));
+    assert!(html.contains("console.signed_in"));
+
+    let stale = app
+        .http
+        .get(app.url("/admin"))
+        .header("cookie", first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 303);
+
+    // Only the hash of the cookie value is stored.
+    let value = browser.cookie.clone().unwrap();
+    let value = value.split_once('=').unwrap().1;
+    let stored = app
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM console_sessions WHERE user_id = '{user_id}'"
+        ))
+        .await;
+    assert_eq!(stored, 1);
+    let raw = app
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM console_sessions WHERE csrf = '{value}' OR phone = '{value}'"
+        ))
+        .await;
+    assert_eq!(raw, 0);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_strict_and_scoped_to_the_console() {
+    let app = spawn_app().await;
+    let mut browser = ConsoleBrowser::new(&app);
+    browser.get("/admin/login").await;
+    let cookie = &browser.set_cookies[0];
+    assert!(cookie.starts_with("callsign_console="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    // Plain http is allowed for a loopback issuer only.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+
+    let https = spawn_app_with(|c| c.issuer = Some("https://id.example.test".into())).await;
+    let mut browser = ConsoleBrowser::new(&https);
+    browser.get("/admin/login").await;
+    let cookie = &browser.set_cookies[0];
+    assert!(cookie.starts_with("__Secure-callsign_console="), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+}
+
+#[tokio::test]
+async fn a_phone_without_the_admin_role_is_refused_like_an_unknown_one() {
+    let app = spawn_app().await;
+    // OTHER_PHONE has a user (it signed in through some app) but no role.
+    let phone = Phone::parse(OTHER_PHONE, None).unwrap();
+    let record = app
+        .services
+        .store
+        .verify_phone("ph_other", phone.e164(), app.now())
+        .await
+        .unwrap();
+    app.services
+        .store
+        .link_new_user(&record.id, "usr_other", app.now())
+        .await
+        .unwrap();
+
+    let mut answers = Vec::new();
+    for phone in [OTHER_PHONE, "+12025550142"] {
+        let mut browser = ConsoleBrowser::new(&app);
+        let refused = browser.sign_in(phone).await;
+        assert_eq!(refused.status(), 403);
+        let html = refused.text().await.unwrap();
+        assert!(html.contains("does not give access to the admin console"));
+        assert!(browser.cookie.is_none(), "the cookie is cleared");
+        assert_eq!(browser.get("/admin").await.status(), 303);
+        answers.push(html);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(app.count("console_sessions").await, 0);
+    assert_eq!(app.count("user_roles").await, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_code_keeps_the_console_closed() {
+    let app = spawn_app().await;
+    make_admin(&app, ADMIN_PHONE).await;
+    let mut browser = ConsoleBrowser::new(&app);
+    let csrf = browser.csrf("/admin/login").await;
+    browser
+        .post(
+            "/admin/login",
+            &[("csrf", &csrf), ("phone_number", ADMIN_PHONE)],
+        )
+        .await;
+    let code = app.sms.latest_code(ADMIN_PHONE);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let answer = browser
+        .post("/admin/login/code", &[("csrf", &csrf), ("otp", wrong)])
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert!(location(&answer).ends_with("/admin/login/code?error=code"));
+    assert_eq!(browser.get("/admin").await.status(), 303);
+}
+
+#[tokio::test]
+async fn forms_without_the_session_token_or_from_another_site_change_nothing() {
+    let app = spawn_app().await;
+    make_admin(&app, ADMIN_PHONE).await;
+    let mut browser = ConsoleBrowser::new(&app);
+    browser.sign_in(ADMIN_PHONE).await;
+    let csrf = browser.csrf("/admin/audiences").await;
+    let audiences = app.count("audiences").await;
+
+    let form = |token: &'static str| [("csrf", token), ("identifier", "orders-api")];
+    let missing = browser.post("/admin/audiences", &form("")).await;
+    assert_eq!(missing.status(), 403);
+    let wrong = browser
+        .post("/admin/audiences", &form("not-the-token"))
+        .await;
+    assert_eq!(wrong.status(), 403);
+
+    let good = [("csrf", csrf.as_str()), ("identifier", "orders-api")];
+    let other_origin = browser
+        .post_with(
+            "/admin/audiences",
+            &good,
+            &[("origin", "https://evil.example.test")],
+        )
+        .await;
+    assert_eq!(other_origin.status(), 403);
+    let cross_site = browser
+        .post_with(
+            "/admin/audiences",
+            &good,
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross_site.status(), 403);
+    let login_cross_site = browser
+        .post_with(
+            "/admin/login",
+            &[("csrf", &csrf), ("phone_number", ADMIN_PHONE)],
+            &[("sec-fetch-site", "same-site")],
+        )
+        .await;
+    assert_eq!(login_cross_site.status(), 403);
+    assert_eq!(app.count("audiences").await, audiences);
+
+    // The same form from the console itself goes through.
+    let origin = app.address.clone();
+    let same_origin = browser
+        .post_with(
+            "/admin/audiences",
+            &good,
+            &[("origin", &origin), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(same_origin.status(), 303);
+    assert_eq!(app.count("audiences").await, audiences + 1);
+}
+
+#[tokio::test]
+async fn an_idle_session_ends_and_no_session_outlives_its_lifetime() {
+    let app = spawn_app_with(|c| {
+        c.console.idle_timeout_seconds = 600;
+        c.console.max_lifetime_seconds = 1500;
+    })
+    .await;
+    make_admin(&app, ADMIN_PHONE).await;
+
+    let mut browser = ConsoleBrowser::new(&app);
+    browser.sign_in(ADMIN_PHONE).await;
+    // Used every 590 seconds, the session lives on...
+    for _ in 0..2 {
+        app.clock.advance(590);
+        assert_eq!(browser.get("/admin").await.status(), 200);
+    }
+    // ...until its absolute lifetime is over.
+    app.clock.advance(590);
+    let ended = browser.get("/admin").await;
+    assert_eq!(ended.status(), 303);
+    assert!(location(&ended).ends_with("/admin/login"));
+
+    let mut idle = ConsoleBrowser::new(&app);
+    idle.sign_in(ADMIN_PHONE).await;
+    assert_eq!(idle.get("/admin/keys").await.status(), 200);
+    app.clock.advance(600);
+    assert_eq!(idle.get("/admin/keys").await.status(), 303);
+}
+
+#[tokio::test]
+async fn signing_out_or_losing_the_role_ends_the_session() {
+    let app = spawn_app().await;
+    make_admin(&app, ADMIN_PHONE).await;
+    let mut browser = ConsoleBrowser::new(&app);
+    browser.sign_in(ADMIN_PHONE).await;
+    let cookie = browser.cookie.clone().unwrap();
+    let csrf = browser.csrf("/admin").await;
+    let out = browser.post("/admin/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status(), 303);
+    assert!(location(&out).ends_with("/admin/login?signed_out"));
+    assert!(browser.cookie.is_none());
+    let replayed = app
+        .http
+        .get(app.url("/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 303);
+
+    // Past the resend cooldown, so that a new code is sent.
+    app.clock.advance(120);
+    let mut again = ConsoleBrowser::new(&app);
+    again.sign_in(ADMIN_PHONE).await;
+    assert_eq!(again.get("/admin").await.status(), 200);
+    let phone = Phone::parse(ADMIN_PHONE, None).unwrap();
+    let change = revoke_admin(&app.services.store, app.clock.as_ref(), &phone, "test")
+        .await
+        .unwrap();
+    assert!(change.changed);
+    assert_eq!(again.get("/admin").await.status(), 303);
+}
+
+#[tokio::test]
+async fn console_changes_are_audited_with_the_admin_as_actor() {
+    let app = spawn_app().await;
+    let user_id = make_admin(&app, ADMIN_PHONE).await;
+    let mut browser = ConsoleBrowser::new(&app);
+    browser.sign_in(ADMIN_PHONE).await;
+
+    let csrf = browser.csrf("/admin/audiences").await;
+    let created = browser
+        .post(
+            "/admin/audiences",
+            &[
+                ("csrf", &csrf),
+                ("identifier", "https://orders.api.example.test"),
+                ("scopes", "orders:read orders:write"),
+                ("ttl", "600"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), 303);
+    let bad = browser
+        .post(
+            "/admin/audiences",
+            &[("csrf", &csrf), ("identifier", "not a name"), ("ttl", "x")],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("class=\"error\""));
+
+    let client = browser
+        .post(
+            "/admin/clients/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Orders backend"),
+                ("type", "confidential"),
+                ("grant", "client_credentials"),
+                ("audience", "https://orders.api.example.test"),
+                ("scopes", "orders:read"),
+            ],
+        )
+        .await;
+    assert_eq!(client.status(), 200);
+    assert_eq!(client.headers()["cache-control"], "no-store");
+    let html = client.text().await.unwrap();
+    let secret = html
+        .split(r#"<code id="client_secret">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret on the page")
+        .to_owned();
+    let client_id = html
+        .split("Client id: <code>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    // The secret works, and the client's page never shows it again.
+    let token = app
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "client_credentials".into()),
+                ("client_id", client_id.clone()),
+                ("client_secret", secret.clone()),
+            ],
+        )
+        .await;
+    assert_eq!(token.status(), 200);
+    let page = browser.get(&format!("/admin/clients/{client_id}")).await;
+    assert!(!page.text().await.unwrap().contains(&secret));
+
+    let rotated = browser
+        .post(
+            &format!("/admin/clients/{client_id}/secret"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(rotated.status(), 200);
+    assert!(!rotated.text().await.unwrap().contains(&secret));
+
+    let keys = browser
+        .post(
+            "/admin/keys/rotate",
+            &[("csrf", &csrf), ("purpose", "id_token")],
+        )
+        .await;
+    assert_eq!(keys.status(), 303);
+
+    let events = app.services.store.audit_events().await.unwrap();
+    let actor = format!("user:{user_id}");
+    for action in [
+        "console.signed_in",
+        "audience.created",
+        "client.created",
+        "client.secret_rotated",
+        "key.created",
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == action && e.actor == actor),
+            "{action} by {actor} in {events:?}"
+        );
+    }
+    let audit = browser.get("/admin/audit").await.text().await.unwrap();
+    assert!(audit.contains("client.secret_rotated"));
+    assert!(audit.contains(&client_id));
+}
