@@ -101,6 +101,45 @@ pub async fn authenticate(
     Ok(client)
 }
 
+/// Whether a requested redirect URI matches a registered one: byte for byte, except that a
+/// loopback IP literal over http may name any port (RFC 8252 §7.3), because a native app
+/// listens on whatever port the system gives it. `localhost` gets no such leeway: the RFC
+/// advises against it, since the name need not resolve to the loopback interface.
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    ["http://127.0.0.1", "http://[::1]"].iter().any(|origin| {
+        match (
+            without_port(registered, origin),
+            without_port(requested, origin),
+        ) {
+            (Some(registered), Some(requested)) => registered == requested,
+            _ => false,
+        }
+    })
+}
+
+/// What follows `origin` and its optional port, when that rest starts a path or a query.
+fn without_port<'a>(uri: &'a str, origin: &str) -> Option<&'a str> {
+    let rest = uri.strip_prefix(origin)?;
+    let rest = match rest.strip_prefix(':') {
+        Some(port_and_rest) => {
+            let end = port_and_rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(port_and_rest.len());
+            let port = &port_and_rest[..end];
+            // A port of 1 to 65535, written without leading zeros.
+            if port.starts_with('0') || !matches!(port.parse::<u16>(), Ok(1..)) {
+                return None;
+            }
+            &port_and_rest[end..]
+        }
+        None => rest,
+    };
+    (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')).then_some(rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +150,47 @@ mod tests {
         assert_eq!(secret.expose().len(), 43);
         assert!(!format!("{secret:?}").contains(secret.expose()));
         assert_ne!(secret.expose(), ClientSecret::generate().expose());
+    }
+
+    #[test]
+    fn only_a_loopback_ip_literal_may_change_its_port() {
+        let native = "http://127.0.0.1/callback";
+        assert!(redirect_uri_matches(
+            native,
+            "http://127.0.0.1:49152/callback"
+        ));
+        assert!(redirect_uri_matches(native, native));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:8000/cb?x=1",
+            "http://127.0.0.1:9/cb?x=1"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]/cb",
+            "http://[::1]:5000/cb"
+        ));
+        for other in [
+            "http://127.0.0.1:49152/callback/",
+            "http://127.0.0.1:49152/callbackx",
+            "http://127.0.0.1:49152/Callback",
+            "http://127.0.0.1:0/callback",
+            "http://127.0.0.1:65536/callback",
+            "http://127.0.0.1:080/callback",
+            "http://127.0.0.1:/callback",
+            "http://127.0.0.1:80@evil.example/callback",
+            "http://127.0.0.1.evil.example/callback",
+            "http://[::1]:49152/callback",
+            "http://localhost:49152/callback",
+            "https://127.0.0.1:49152/callback",
+        ] {
+            assert!(!redirect_uri_matches(native, other), "{other}");
+        }
+        assert!(!redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:5000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://app.example.test/cb",
+            "https://app.example.test:8443/cb"
+        ));
     }
 }

@@ -131,6 +131,9 @@ impl Default for LimitsConfig {
                 NumberKind::Pager,
                 NumberKind::Emergency,
                 NumberKind::ShortCode,
+                // NIST SP 800-63B §5.1.3.1: an internet telephony number does not prove
+                // possession of a device on the phone network.
+                NumberKind::Voip,
             ],
         }
     }

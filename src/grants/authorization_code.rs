@@ -8,7 +8,7 @@
 use tracing::instrument;
 
 use super::session::{Session, issue_session_tokens, new_family};
-use super::targets::load_targets;
+use super::targets::{load_targets, narrow_targets, scopes_in_reach};
 use super::{GrantError, GrantType, TokenResponse, ensure_allowed};
 use crate::crypto::{b64, constant_time_eq, random_bytes, sha256};
 use crate::services::Services;
@@ -21,6 +21,9 @@ pub struct CodeExchange<'a> {
     pub code: &'a str,
     pub redirect_uri: Option<&'a str>,
     pub code_verifier: Option<&'a str>,
+    /// RFC 8707 §2.2: targets within the grant, to narrow it for this access token.
+    pub audiences: Vec<String>,
+    pub resources: Vec<String>,
 }
 
 #[instrument(name = "authorization_code grant", skip_all, fields(client_id = %client.id))]
@@ -60,6 +63,13 @@ pub async fn grant(
     ) {
         return Err(GrantError::VerifierMismatch);
     }
+    let audiences = narrow_targets(
+        &services.issuer,
+        &code.audiences,
+        &code.scope,
+        &request.audiences,
+        &request.resources,
+    )?;
     if !store.consume_code(&hash, now).await? {
         return Err(replayed(services, &code).await);
     }
@@ -70,12 +80,13 @@ pub async fn grant(
             other => other,
         })?;
 
-    let targets = load_targets(services, &code.audiences).await?;
+    let targets = load_targets(services, &audiences).await?;
+    let scopes = scopes_in_reach(&code.scope, &targets, false)?;
     let session = Session {
         client,
         user_id: &code.user_id,
         targets: &targets,
-        scopes: &code.scope,
+        scopes: &scopes,
         auth_time: code.auth_time,
         amr: SMS_OTP_AMR.map(String::from).to_vec(),
         nonce: code.nonce.as_deref(),

@@ -5,7 +5,7 @@
 use tracing::instrument;
 
 use super::session::{Session, issue_session_tokens};
-use super::targets::load_targets;
+use super::targets::{load_targets, narrow_targets, scopes_in_reach};
 use super::{GrantError, GrantType, TokenResponse, ensure_allowed};
 use crate::crypto::sha256;
 use crate::services::Services;
@@ -42,13 +42,13 @@ pub async fn grant(
         return Err(reused(services, &token).await);
     }
     let scopes = narrow_scopes(&token, request.scope)?;
-    let mut audiences = narrow_audiences(&token, &request.audiences, &request.resources)?;
-    // A token still granted openid keeps serving at userinfo.
-    let userinfo = super::userinfo_audience(&services.issuer).identifier;
-    let openid = scopes.iter().any(|s| s == "openid");
-    if openid && token.audiences.contains(&userinfo) && !audiences.contains(&userinfo) {
-        audiences.push(userinfo);
-    }
+    let audiences = narrow_targets(
+        &services.issuer,
+        &token.audiences,
+        &scopes,
+        &request.audiences,
+        &request.resources,
+    )?;
     super::ensure_user_active(services, &token.subject)
         .await
         .map_err(|e| match e {
@@ -60,7 +60,7 @@ pub async fn grant(
     }
 
     let targets = load_targets(services, &audiences).await?;
-    let scopes = in_reach(&scopes, &targets, request.scope.is_some())?;
+    let scopes = scopes_in_reach(&scopes, &targets, request.scope.is_some())?;
     let session = Session {
         client,
         user_id: &token.subject,
@@ -104,47 +104,5 @@ fn narrow_scopes(
     match scopes.iter().find(|s| !token.scope.contains(s)) {
         Some(wider) => Err(GrantError::ScopeBeyondSubject(wider.clone())),
         None => Ok(scopes),
-    }
-}
-
-/// Scopes that still mean something at the narrowed audiences (RFC 9068 §3): asked for
-/// explicitly, an orphan is an error; carried over by default, it is dropped.
-fn in_reach(
-    scopes: &[String],
-    targets: &[crate::store::AudienceRecord],
-    explicit: bool,
-) -> Result<Vec<String>, GrantError> {
-    let mut kept = Vec::with_capacity(scopes.len());
-    for scope in scopes {
-        let openid = super::OPENID_SCOPES.contains(&scope.as_str());
-        if openid || targets.iter().any(|t| t.scopes.contains(scope)) {
-            kept.push(scope.clone());
-        } else if explicit {
-            return Err(GrantError::ScopeUndefined(scope.clone()));
-        }
-    }
-    Ok(kept)
-}
-
-fn narrow_audiences(
-    token: &RefreshRecord,
-    audiences: &[String],
-    resources: &[String],
-) -> Result<Vec<String>, GrantError> {
-    let requested: Vec<String> = audiences.iter().chain(resources).cloned().collect();
-    if requested.is_empty() {
-        return Ok(token.audiences.clone());
-    }
-    match requested.iter().find(|a| !token.audiences.contains(a)) {
-        Some(wider) => Err(GrantError::AudienceNotAllowed(wider.clone())),
-        None => {
-            let mut narrowed: Vec<String> = Vec::new();
-            for audience in requested {
-                if !narrowed.contains(&audience) {
-                    narrowed.push(audience);
-                }
-            }
-            Ok(narrowed)
-        }
     }
 }

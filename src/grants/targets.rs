@@ -97,6 +97,56 @@ pub(super) async fn load_targets(
     Ok(targets)
 }
 
+/// The audiences of a token asked for at the token endpoint under an earlier grant
+/// (RFC 8707 §2.2, RFC 6749 §6): each requested one must be in the grant, so a request may
+/// narrow the grant but never widen it; none requested keeps the whole grant. A token still
+/// granted `openid` keeps the userinfo audience.
+pub(super) fn narrow_targets(
+    issuer: &str,
+    granted: &[String],
+    scopes: &[String],
+    audiences: &[String],
+    resources: &[String],
+) -> Result<Vec<String>, GrantError> {
+    let mut narrowed: Vec<String> = Vec::new();
+    for requested in audiences.iter().chain(resources) {
+        if !granted.contains(requested) {
+            return Err(GrantError::AudienceNotAllowed(requested.clone()));
+        }
+        if !narrowed.contains(requested) {
+            narrowed.push(requested.clone());
+        }
+    }
+    if narrowed.is_empty() {
+        return Ok(granted.to_vec());
+    }
+    let userinfo = userinfo_audience(issuer).identifier;
+    let openid = scopes.iter().any(|s| s == "openid");
+    if openid && granted.contains(&userinfo) && !narrowed.contains(&userinfo) {
+        narrowed.push(userinfo);
+    }
+    Ok(narrowed)
+}
+
+/// Scopes that still mean something at the narrowed audiences (RFC 9068 §3): asked for
+/// explicitly, an orphan is an error; carried over by default, it is dropped.
+pub(super) fn scopes_in_reach(
+    scopes: &[String],
+    targets: &[AudienceRecord],
+    explicit: bool,
+) -> Result<Vec<String>, GrantError> {
+    let mut kept = Vec::with_capacity(scopes.len());
+    for scope in scopes {
+        let openid = OPENID_SCOPES.contains(&scope.as_str());
+        if openid || targets.iter().any(|t| t.scopes.contains(scope)) {
+            kept.push(scope.clone());
+        } else if explicit {
+            return Err(GrantError::ScopeUndefined(scope.clone()));
+        }
+    }
+    Ok(kept)
+}
+
 /// RFC 8707 §2: an absolute URI without a fragment.
 fn is_resource_indicator(value: &str) -> bool {
     !value.contains(char::is_whitespace)

@@ -18,6 +18,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::AppState;
 use super::extract::{Params, Peer};
+use crate::clients::redirect_uri_matches;
 use crate::crypto::{b64, constant_time_eq, random_bytes, random_id};
 use crate::grants::authorization_code::{is_code_challenge, issue_code};
 use crate::grants::sms_otp::{OtpStart, start, verify_code};
@@ -170,7 +171,9 @@ async fn authorize(
     };
     let registered = &client.redirect_uris;
     let (redirect_uri, explicit) = match redirect_uri {
-        Some(uri) if registered.iter().any(|r| r == uri) => (uri.to_owned(), true),
+        Some(uri) if registered.iter().any(|r| redirect_uri_matches(r, uri)) => {
+            (uri.to_owned(), true)
+        }
         None if registered.len() == 1 => (registered[0].clone(), false),
         _ => {
             let message = "The address to return to is not registered for this app.";
@@ -244,6 +247,12 @@ async fn check_request(
         .map_err(|_| repeated)?
         .unwrap_or_default();
     if prompt.split(' ').any(|p| p == "none") {
+        if prompt != "none" {
+            return Err((
+                "invalid_request",
+                "prompt=none cannot be combined with other values",
+            ));
+        }
         return Err(("login_required", "signing in needs the sign-in pages"));
     }
     if !client

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::MatchedPath;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -43,24 +44,28 @@ pub fn router(state: AppState) -> Router {
     let max_body = services.settings.max_body_bytes;
     let timeout = services.settings.request_timeout;
 
-    let api = Router::new()
+    // What a browser app on another origin calls itself (RFC 9700 §2.6).
+    let cross_origin = Router::new()
         .merge(token::router())
         .merge(otp::router())
         .merge(well_known::router())
+        .merge(introspect::router())
+        .merge(userinfo::router())
+        .layer(cors());
+    let api = Router::new()
+        .merge(cross_origin)
         .merge(health::router())
         .merge(pages::router())
         .merge(metrics::router())
         .merge(authorize::router())
-        .merge(introspect::router())
-        .merge(userinfo::router())
         .merge(crate::admin::router());
     let app = if base.is_empty() {
-        api.merge(well_known::root_router(""))
+        api.merge(well_known::root_router("").layer(cors()))
     } else {
         // RFC 8414 §3: the metadata path is inserted before the issuer's path.
         Router::new()
             .nest(&base, api)
-            .merge(well_known::root_router(&base))
+            .merge(well_known::root_router(&base).layer(cors()))
     };
     app.with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
@@ -79,6 +84,19 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO))
                 .on_failure(()),
         )
+}
+
+/// Cross-origin reads for any origin, without cookies: these endpoints take their
+/// credentials from the request itself (a client secret, a bearer token), so a site's
+/// origin grants it nothing. `/authorize`, the sign-in pages and the admin surfaces get
+/// no CORS headers at all.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Pages are never framed (RFC 9700 §4.16) and load nothing from elsewhere.

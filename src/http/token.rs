@@ -76,6 +76,8 @@ async fn token(
                 code: params.required("code")?,
                 redirect_uri: params.single("redirect_uri")?,
                 code_verifier: params.single("code_verifier")?,
+                audiences: params.all("audience"),
+                resources: params.all("resource"),
             };
             authorization_code::grant(services, &client, request).await?
         }

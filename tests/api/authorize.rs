@@ -691,11 +691,74 @@ async fn redirect_uris_are_matched_exactly_for_a_public_client_and_nothing_redir
 }
 
 #[tokio::test]
+async fn a_native_app_on_a_loopback_address_may_listen_on_any_port() {
+    let app = spawn_app().await;
+    app.audience(ORDERS, &[]).await;
+    let native = app
+        .client(NewClient {
+            name: "Desktop app".into(),
+            public: true,
+            grants: vec!["authorization_code".into()],
+            audiences: vec![ORDERS.into()],
+            redirect_uris: vec!["http://127.0.0.1/oauth/done".into()],
+            ..NewClient::default()
+        })
+        .await;
+    let url = |redirect: &str| {
+        let mut url = reqwest::Url::parse(&app.url("/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &native.id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "n1")
+            .append_pair("code_challenge", CHALLENGE)
+            .append_pair("code_challenge_method", "S256");
+        url.to_string()
+    };
+    for wrong in [
+        "http://127.0.0.1:51004/oauth/done/",
+        "http://127.0.0.1:51004/oauth/other",
+        "http://127.0.0.1:0/oauth/done",
+        "http://127.0.0.1:51004@evil.example/oauth/done",
+        "http://localhost:51004/oauth/done",
+        "https://127.0.0.1:51004/oauth/done",
+    ] {
+        let response = app.http.get(url(wrong)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{wrong}");
+        assert!(response.headers().get("location").is_none(), "{wrong}");
+    }
+
+    // The port the app was given today goes through the whole flow.
+    let redirect = "http://127.0.0.1:51004/oauth/done";
+    let mut browser = Browser::new(&app);
+    let back = browser.sign_in(&url(redirect), "+12025550147").await;
+    assert!(back.starts_with(&format!("{redirect}?")), "{back}");
+    let code = query_param(&back, "code").unwrap();
+    let app = &app;
+    let redeem_with = |redirect: &'static str| {
+        let form = [
+            ("grant_type", "authorization_code".to_owned()),
+            ("client_id", native.id.clone()),
+            ("code", code.clone()),
+            ("redirect_uri", redirect.to_owned()),
+            ("code_verifier", VERIFIER.to_owned()),
+        ];
+        async move { app.post_form("/token", &form).await }
+    };
+    // The code is bound to that exact port: another one is a different redirect URI.
+    let elsewhere = redeem_with("http://127.0.0.1:51005/oauth/done").await;
+    assert_error(elsewhere, 400, "invalid_grant").await;
+    let redeemed = redeem_with("http://127.0.0.1:51004/oauth/done").await;
+    assert_eq!(redeemed.status(), 200);
+}
+
+#[tokio::test]
 async fn prompt_none_request_objects_and_a_missing_response_type_are_refused_to_the_client() {
     let app = spawn_app().await;
     let acme = web_client(&app, true).await;
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(&[(&str, &str)], &str); 4] = [
         (&[("prompt", "none")], "login_required"),
+        (&[("prompt", "none login")], "invalid_request"),
         (
             &[("request", "eyJhbGciOiJub25lIn0.e30.")],
             "request_not_supported",

@@ -1,4 +1,4 @@
-//! Send limits of `POST /otp/start` (field case F02, SMS pumping): every cap is decided
+//! Send limits of `POST /otp/start` against SMS pumping: every cap is decided
 //! before the provider is called, holds under concurrency and across instances, and
 //! answers the same for known and unknown phones.
 
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use callsign::config::{CapConfig, Config};
 
-use crate::helpers::{TestApp, TestClient, assert_error, spawn_app_with};
+use crate::helpers::{TestApp, TestClient, assert_error, spawn_app, spawn_app_with};
 
 fn cap(max: u32) -> CapConfig {
     CapConfig {
@@ -237,6 +237,27 @@ async fn regions_and_number_types_outside_the_policy_are_invalid_requests() {
     let outside = app.start_otp(&acme, "+4915123456789").await;
     assert_error(outside, 400, "invalid_request").await;
     assert_eq!(app.start_otp(&acme, "+12025550120").await.status(), 200);
+}
+
+#[tokio::test]
+async fn internet_telephony_numbers_get_no_code_unless_the_operator_allows_them() {
+    // +44 56 numbers are VoIP in the United Kingdom's numbering plan.
+    let voip = "+445612345678";
+    let app = spawn_app().await;
+    let acme = app.acme().await;
+    let refused = app.start_otp(&acme, voip).await;
+    let body = assert_error(refused, 400, "invalid_request").await;
+    assert_eq!(
+        body["error_description"],
+        "codes are not sent to this kind of number"
+    );
+    assert!(app.sms.sent().is_empty());
+    assert_eq!(app.count("otp_challenges").await, 0);
+
+    let app = spawn_app_with(|c| c.limits.refused_number_types.clear()).await;
+    let acme = app.acme().await;
+    assert_eq!(app.start_otp(&acme, voip).await.status(), 200);
+    assert_eq!(app.sms.sent().len(), 1);
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod otp_start;
 mod properties;
 mod refresh;
 mod sms_providers;
+mod standards;
 mod time_zones;
 mod token_exchange;
 mod token_forgery;
