@@ -9,12 +9,12 @@ use serde_json::json;
 
 use crate::admin::roles;
 use crate::app::{Application, key_settings};
-use crate::clock::{SystemClock, format_utc};
+use crate::clock::{Clock, SystemClock, format_utc};
 use crate::config::{Config, Settings};
 use crate::keys::{Keys, Purpose};
 use crate::phone::Phone;
 use crate::registry::{self, NewAudience, NewClient};
-use crate::store::Store;
+use crate::store::{AuditEvent, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +51,18 @@ pub enum Command {
     /// Set up access to the admin API.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Look after a phone number.
+    #[command(subcommand)]
+    Phone(PhoneCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhoneCommand {
+    /// Lift the lock that too many consecutive wrong codes put on a number.
+    Unlock {
+        /// The number, in international form (+...).
+        number: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +207,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys(command, &settings, out).await,
+        Command::Phone(PhoneCommand::Unlock { number }) => {
+            let phone = Phone::parse(&number, settings.default_region)
+                .map_err(|e| anyhow::anyhow!("{number} is not a valid phone number: {e}"))?;
+            let store = open(&settings).await?;
+            let unlocked = store.unlock_phone(phone.e164()).await?;
+            if unlocked {
+                let event = AuditEvent {
+                    at: SystemClock.now(),
+                    actor: cli_actor(),
+                    action: "phone.unlocked".into(),
+                    subject: phone.e164().to_owned(),
+                    detail: String::new(),
+                };
+                store.record_audit(&event).await?;
+            }
+            out.print(json!({"phone": phone.e164(), "unlocked": unlocked}), || {
+                if unlocked {
+                    format!("{} unlocked: codes may be sent to it again", phone.e164())
+                } else {
+                    format!("{} was not locked; nothing changed", phone.e164())
+                }
+            });
+            Ok(())
+        }
         Command::Admin(AdminCommand::Bootstrap { force }) => {
             let store = open(&settings).await?;
             let issuer = settings
@@ -247,13 +283,6 @@ async fn grant(settings: &Settings, out: Output, phone: &str, revoke: bool) -> a
     Ok(())
 }
 
-fn cli_actor() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    )
-}
-
 async fn serve(settings: Settings, out: Output) -> anyhow::Result<()> {
     let app = Application::build(settings)
         .await
@@ -265,6 +294,14 @@ async fn serve(settings: Settings, out: Output) -> anyhow::Result<()> {
         || format!("callsign listening on {addr}, issuer {issuer}"),
     );
     app.run_until_stopped().await.context("server failed")
+}
+
+/// Who did it, as the audit trail names a command-line user.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
 }
 
 async fn keys(command: KeysCommand, settings: &Settings, out: Output) -> anyhow::Result<()> {

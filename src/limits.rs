@@ -27,6 +27,8 @@ pub enum Refusal {
     Budget,
     Backoff,
     LockedOut,
+    /// Locked after too many consecutive wrong codes, until an operator unlocks it.
+    Suspended,
     RegionNotAllowed,
     NumberType,
 }
@@ -43,6 +45,7 @@ impl Refusal {
             Refusal::Budget => "budget",
             Refusal::Backoff => "backoff",
             Refusal::LockedOut => "locked_out",
+            Refusal::Suspended => "suspended",
             Refusal::RegionNotAllowed => "region_not_allowed",
             Refusal::NumberType => "number_type",
         }
@@ -68,6 +71,8 @@ pub enum LimitError {
     NumberTypeRefused(NumberKind),
     #[error("refused by the {} limit", reason.as_str())]
     Limited { reason: Refusal, retry_after: i64 },
+    #[error("the phone is locked after too many consecutive wrong codes")]
+    Suspended,
     #[error("the limit counters could not be read")]
     Store(#[from] StoreError),
 }
@@ -78,6 +83,7 @@ impl LimitError {
             LimitError::RegionNotAllowed => Some(Refusal::RegionNotAllowed),
             LimitError::NumberTypeRefused(_) => Some(Refusal::NumberType),
             LimitError::Limited { reason, .. } => Some(*reason),
+            LimitError::Suspended => Some(Refusal::Suspended),
             LimitError::Store(_) => None,
         }
     }
@@ -228,6 +234,10 @@ pub async fn admit(services: &Services, request: StartRequest<'_>) -> Result<(),
         Admission::Admitted => return Ok(()),
         Admission::CoolingDown { since } => (Refusal::Cooldown, since + otp.resend_after),
         Admission::LockedOut { until } => (Refusal::LockedOut, until),
+        Admission::Suspended => {
+            tracing::warn!(reason = "suspended", "code refused: the phone is locked");
+            return Err(LimitError::Suspended);
+        }
         Admission::BackingOff { until } => (Refusal::Backoff, until),
         Admission::Capped { kind, window_end } => (Refusal::of_counter(kind), window_end),
     };
@@ -322,6 +332,29 @@ async fn prune(services: &Services, now: i64) {
         Ok(removed) => tracing::debug!(removed, "expired limit counters pruned"),
         Err(error) => tracing::warn!(error = %error, "pruning limit counters failed"),
     }
+}
+
+/// Counts one wrong code for `phone`. The configured maximum of consecutive wrong codes,
+/// across all its challenges and since its last successful sign-in, locks the phone
+/// until an operator unlocks it (NIST SP 800-63B §5.2.2 caps them at 100).
+pub async fn record_failure(services: &Services, phone: &Phone) -> Result<(), StoreError> {
+    let max = services.settings.limits.max_consecutive_failures;
+    let locked = services
+        .store
+        .record_failure(phone.e164(), services.clock.now(), max)
+        .await?;
+    if locked {
+        tracing::warn!(%phone, max, "phone locked after consecutive wrong codes");
+        let event = crate::store::AuditEvent {
+            at: services.clock.now(),
+            actor: "system".into(),
+            action: "phone.locked".into(),
+            subject: phone.e164().to_owned(),
+            detail: format!("{max} consecutive wrong codes"),
+        };
+        services.store.record_audit(&event).await?;
+    }
+    Ok(())
 }
 
 /// Counts a challenge of `phone` whose attempts were all used by wrong codes; too many

@@ -191,6 +191,10 @@ async fn login_page(
     let error = query.error.as_deref().map(|reason| match reason {
         "wait" => "A code was sent a moment ago. Wait a little before asking for another.",
         "unavailable" => "The code could not be sent. Try again in a moment.",
+        "locked" => {
+            "Too many wrong codes were entered for this number, so it is locked. An operator \
+             can unlock it with `callsign phone unlock`."
+        }
         _ => "That does not look like a phone number. Include the country code, like +44.",
     });
     let notice = if query.signed_out.is_some() {
@@ -325,6 +329,7 @@ async fn submit_phone(
             ..
         })) => {}
         Err(GrantError::Limit(LimitError::Limited { .. })) => return retry("wait"),
+        Err(GrantError::Limit(LimitError::Suspended)) => return retry("locked"),
         Err(GrantError::Limit(LimitError::RegionNotAllowed | LimitError::NumberTypeRefused(_))) => {
             return retry("phone");
         }

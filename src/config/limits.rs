@@ -34,6 +34,9 @@ pub struct LimitsConfig {
     pub exhausted_max: u32,
     pub exhausted_window_seconds: u32,
     pub exhausted_lockout_seconds: u32,
+    /// Consecutive wrong codes for one phone, since its last successful sign-in, that lock
+    /// it until an operator unlocks it (at most 100, NIST SP 800-63B §5.2.2).
+    pub max_consecutive_failures: u32,
     /// Peers whose `X-Forwarded-For` is believed: addresses or CIDR ranges.
     pub trusted_proxies: Vec<String>,
     /// ISO 3166 regions codes may be sent to; empty means every region not denied.
@@ -119,6 +122,7 @@ impl Default for LimitsConfig {
             exhausted_max: 3,
             exhausted_window_seconds: 3600,
             exhausted_lockout_seconds: 3600,
+            max_consecutive_failures: 100,
             trusted_proxies: Vec::new(),
             allowed_regions: Vec::new(),
             denied_regions: Vec::new(),
@@ -192,6 +196,7 @@ pub struct LimitSettings {
     pub exhausted_max: i64,
     pub exhausted_window: i64,
     pub exhausted_lockout: i64,
+    pub max_consecutive_failures: i64,
     pub trusted_proxies: Vec<IpRange>,
     pub allowed_regions: Vec<Region>,
     pub denied_regions: Vec<Region>,
@@ -227,6 +232,12 @@ impl LimitsConfig {
             60,
             7 * 86_400,
         )?;
+        check_range(
+            "limits.max_consecutive_failures",
+            self.max_consecutive_failures,
+            1,
+            100,
+        )?;
         let allowed_regions = regions("limits.allowed_regions", &self.allowed_regions)?;
         let denied_regions = regions("limits.denied_regions", &self.denied_regions)?;
         let trusted_proxies = self
@@ -248,6 +259,7 @@ impl LimitsConfig {
             exhausted_max: self.exhausted_max.into(),
             exhausted_window: self.exhausted_window_seconds.into(),
             exhausted_lockout: self.exhausted_lockout_seconds.into(),
+            max_consecutive_failures: self.max_consecutive_failures.into(),
             trusted_proxies,
             allowed_regions,
             denied_regions,

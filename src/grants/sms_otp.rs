@@ -191,6 +191,7 @@ pub async fn verify_code(
     };
     if !services.otp.matches(&attempt.id, code, &attempt.code_hash) {
         metrics.code_checked(&client.id, false);
+        limits::record_failure(services, phone).await?;
         if attempt.attempts_left == 0 {
             tracing::warn!("attempts exhausted: the code is dead");
             limits::record_exhaustion(services, phone).await?;

@@ -417,6 +417,10 @@ async fn phone_page(
         .map(|(_, v)| match v.as_str() {
             "wait" => "A code was sent a moment ago. Wait a little before asking for another.",
             "unavailable" => "The code could not be sent. Try again in a moment.",
+            "locked" => {
+                "Too many wrong codes were entered for this number, so it is locked. \
+                 Ask the service's support to unlock it."
+            }
             _ => "That does not look like a phone number. Include the country code, like +44.",
         });
     PhonePage {
@@ -467,6 +471,7 @@ async fn submit_phone(
             ..
         })) => {}
         Err(GrantError::Limit(LimitError::Limited { .. })) => return retry("wait"),
+        Err(GrantError::Limit(LimitError::Suspended)) => return retry("locked"),
         Err(GrantError::Limit(LimitError::RegionNotAllowed | LimitError::NumberTypeRefused(_))) => {
             return retry("phone");
         }

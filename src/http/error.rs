@@ -226,6 +226,13 @@ fn limit_error(error: &LimitError) -> OAuthError {
             return OAuthError::invalid_request("codes are not sent to this kind of number");
         }
         LimitError::Store(e) => return OAuthError::internal(e),
+        LimitError::Suspended => {
+            return OAuthError::new(
+                ErrorCode::AccessDenied,
+                StatusCode::FORBIDDEN,
+                "this number is locked after too many wrong codes; the operator can unlock it",
+            );
+        }
         LimitError::Limited {
             reason: Refusal::Budget,
             retry_after,

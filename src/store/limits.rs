@@ -54,6 +54,9 @@ pub enum Admission {
     LockedOut {
         until: i64,
     },
+    /// The phone is locked after too many consecutive wrong codes, until an operator
+    /// unlocks it.
+    Suspended,
     /// The phone's next send may go out then.
     BackingOff {
         until: i64,
@@ -127,6 +130,17 @@ const BUMP: &str = r#"
     ON CONFLICT (kind, key, window_start) DO UPDATE
     SET hits = limit_counters.hits + 1
     RETURNING hits"#;
+const SUSPENDED: &str =
+    "SELECT locked_at FROM phone_failures WHERE phone = $1 AND locked_at IS NOT NULL";
+// $2 now, $3 the count that locks.
+const FAILURE: &str = r#"
+    INSERT INTO phone_failures (phone, consecutive, locked_at)
+    VALUES ($1, 1, CASE WHEN $3 <= 1 THEN $2 END)
+    ON CONFLICT (phone) DO UPDATE
+    SET consecutive = phone_failures.consecutive + 1,
+        locked_at = COALESCE(phone_failures.locked_at,
+                             CASE WHEN phone_failures.consecutive + 1 >= $3 THEN $2 END)
+    RETURNING consecutive"#;
 const BLOCK: &str = r#"
     INSERT INTO limit_blocks (kind, key, blocked_until)
     VALUES ($1, $2, $3)
@@ -169,6 +183,13 @@ impl Store {
                     .await?;
                 if let Some(until) = blocked {
                     break 'check Some(Admission::LockedOut { until });
+                }
+                let suspended = sqlx::query_scalar::<_, i64>(SUSPENDED)
+                    .bind(&challenge.phone)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if suspended.is_some() {
+                    break 'check Some(Admission::Suspended);
                 }
                 if let Some(rule) = request.backoff {
                     let first_gap = if rule.after <= 1 { rule.base } else { 0 };
@@ -260,11 +281,47 @@ impl Store {
         Ok(locked)
     }
 
-    /// Forgets the unverified sends of a phone that was just verified.
+    /// Forgets the unverified sends and the wrong codes of a phone that was just verified.
     pub async fn clear_backoff(&self, phone: &str) -> Result<()> {
-        const DELETE: &str = "DELETE FROM phone_backoff WHERE phone = $1";
-        on_backend!(self, pool => sqlx::query(DELETE).bind(phone).execute(pool).await.map(|_| ()))?;
+        const BACKOFF: &str = "DELETE FROM phone_backoff WHERE phone = $1";
+        const FAILURES: &str = "DELETE FROM phone_failures WHERE phone = $1";
+        on_backend!(self, pool => {
+            sqlx::query(BACKOFF).bind(phone).execute(pool).await?;
+            sqlx::query(FAILURES).bind(phone).execute(pool).await.map(|_| ())
+        })?;
         Ok(())
+    }
+
+    /// Counts one wrong code for `phone`; the `max`-th consecutive one locks the phone and
+    /// kills its live challenges, in the same transaction. True when this call locked it.
+    pub async fn record_failure(&self, phone: &str, now: i64, max: i64) -> Result<bool> {
+        const KILL: &str = "UPDATE otp_challenges SET attempts_left = 0 WHERE phone = $1";
+        let locked = on_backend!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let consecutive = sqlx::query_scalar::<_, i64>(FAILURE)
+                .bind(phone)
+                .bind(now)
+                .bind(max)
+                .fetch_one(&mut *tx)
+                .await?;
+            let locked = consecutive == max;
+            if consecutive >= max {
+                sqlx::query(KILL).bind(phone).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<bool, sqlx::Error>(locked)
+        })?;
+        Ok(locked)
+    }
+
+    /// Lifts the lock of a phone and forgets its wrong codes; false when it was not locked.
+    pub async fn unlock_phone(&self, phone: &str) -> Result<bool> {
+        const UNLOCK: &str =
+            "DELETE FROM phone_failures WHERE phone = $1 AND locked_at IS NOT NULL";
+        let removed = on_backend!(self, pool => {
+            sqlx::query(UNLOCK).bind(phone).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(removed > 0)
     }
 
     /// Makes a challenge unusable while keeping it, so its resend cooldown still runs:

@@ -415,6 +415,8 @@ impl Store {
               AND consumed_at IS NULL
               AND attempts_left > 0
               AND expires_at > $3
+              AND NOT EXISTS (SELECT 1 FROM phone_failures f
+                              WHERE f.phone = $1 AND f.locked_at IS NOT NULL)
             RETURNING id, code_hash, attempts_left"#;
         Ok(on_backend!(self, pool => {
             sqlx::query_as::<_, SpentAttempt>(SPEND)

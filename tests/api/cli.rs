@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn callsign(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn callsign(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_callsign"));
     command.current_dir(dir).args(args).env_remove("RUST_LOG");
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("CALLSIGN_")) {
@@ -17,7 +17,7 @@ fn callsign(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("the binary runs")
 }
 
-fn json(output: &Output) -> Value {
+pub fn json(output: &Output) -> Value {
     assert!(
         output.status.success(),
         "{}",

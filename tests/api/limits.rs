@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use callsign::config::{CapConfig, Config};
 
+use crate::cli::{callsign, json};
 use crate::helpers::{TestApp, TestClient, assert_error, spawn_app, spawn_app_with};
 
 fn cap(max: u32) -> CapConfig {
@@ -258,6 +259,88 @@ async fn internet_telephony_numbers_get_no_code_unless_the_operator_allows_them(
     let acme = app.acme().await;
     assert_eq!(app.start_otp(&acme, voip).await.status(), 200);
     assert_eq!(app.sms.sent().len(), 1);
+}
+
+/// A wrong code that differs from `code`.
+fn wrong(code: &str) -> String {
+    code.chars()
+        .map(|c| {
+            if c == '9' {
+                '0'
+            } else {
+                char::from(c as u8 + 1)
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn consecutive_wrong_codes_across_challenges_lock_the_phone_until_an_operator_unlocks_it() {
+    let app = spawn_app_with(|c| {
+        no_caps(c);
+        c.otp.max_attempts = 3;
+        c.otp.resend_after_seconds = 0;
+        c.limits.exhausted_max = 1000;
+        c.limits.max_consecutive_failures = 7;
+    })
+    .await;
+    let acme = app.acme().await;
+    let phone = "+12025550177";
+    let guess_wrong = |times: usize| {
+        let app = &app;
+        let acme = &acme;
+        async move {
+            assert_eq!(app.start_otp(acme, phone).await.status(), 200);
+            let code = app.sms.latest_code(phone);
+            for _ in 0..times {
+                let answer = app.otp_grant(acme, phone, &wrong(&code)).await;
+                assert_error(answer, 400, "invalid_grant").await;
+            }
+            code
+        }
+    };
+
+    // Six wrong codes over two challenges, then the right one: the count starts again.
+    guess_wrong(3).await;
+    let code = guess_wrong(3).await;
+    assert_eq!(app.otp_grant(&acme, phone, &code).await.status(), 400);
+    let code = guess_wrong(0).await;
+    assert_eq!(app.otp_grant(&acme, phone, &code).await.status(), 200);
+
+    // Seven in a row lock it: the live code dies with the seventh.
+    guess_wrong(3).await;
+    guess_wrong(3).await;
+    let code = guess_wrong(1).await;
+    let dead = app.otp_grant(&acme, phone, &code).await;
+    assert_error(dead, 400, "invalid_grant").await;
+    let sent = app.sms.sent().len();
+    let refused = app.start_otp(&acme, phone).await;
+    let body = assert_error(refused, 403, "access_denied").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("locked"),
+        "{body}"
+    );
+    assert_eq!(app.sms.sent().len(), sent, "no code went out");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'phone.locked'")
+            .await,
+        1
+    );
+    // Other numbers are not affected.
+    assert_eq!(app.start_otp(&acme, "+12025550178").await.status(), 200);
+
+    let database = app.database_url.clone();
+    let env = [("CALLSIGN_DATABASE_URL", database.as_str())];
+    let dir = app.dir.path();
+    let unlocked = json(&callsign(dir, &["--json", "phone", "unlock", phone], &env));
+    assert_eq!(unlocked["unlocked"], true);
+    let again = json(&callsign(dir, &["--json", "phone", "unlock", phone], &env));
+    assert_eq!(again["unlocked"], false);
+    let code = guess_wrong(0).await;
+    assert_eq!(app.otp_grant(&acme, phone, &code).await.status(), 200);
 }
 
 #[tokio::test]
