@@ -219,6 +219,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     action: "phone.unlocked".into(),
                     subject: phone.e164().to_owned(),
                     detail: String::new(),
+                    address: String::new(),
                 };
                 store.record_audit(&event).await?;
             }

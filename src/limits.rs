@@ -347,10 +347,11 @@ pub async fn record_failure(services: &Services, phone: &Phone) -> Result<(), St
         tracing::warn!(%phone, max, "phone locked after consecutive wrong codes");
         let event = crate::store::AuditEvent {
             at: services.clock.now(),
-            actor: "system".into(),
+            actor: "server".into(),
             action: "phone.locked".into(),
             subject: phone.e164().to_owned(),
             detail: format!("{max} consecutive wrong codes"),
+            address: String::new(),
         };
         services.store.record_audit(&event).await?;
     }

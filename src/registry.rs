@@ -1,5 +1,5 @@
 //! Registering audiences and clients, with the checks an operator's input needs.
-//! Used by the CLI; nothing here knows about HTTP.
+//! Used by the CLI and the admin API; nothing here knows about HTTP.
 
 use crate::clients::ClientSecret;
 use crate::clock::Clock;
@@ -47,18 +47,13 @@ pub async fn create_audience(
 ) -> Result<AudienceRecord, RegistryError> {
     validate_audience_identifier(&new.identifier)?;
     let scopes = validate_scopes(&new.scopes)?;
-    let ttl = new.ttl.unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
-    if !(MIN_TTL..=MAX_TTL).contains(&ttl) {
-        return Err(invalid(
-            "ttl",
-            format!("must be between {MIN_TTL} and {MAX_TTL} seconds"),
-        ));
-    }
+    let ttl = validate_ttl(new.ttl.unwrap_or(DEFAULT_ACCESS_TOKEN_TTL))?;
     let record = AudienceRecord {
         identifier: new.identifier,
         scopes,
         access_token_ttl: ttl,
         created_at: clock.now(),
+        version: 1,
     };
     match store.insert_audience(&record).await {
         Ok(()) => Ok(record),
@@ -96,6 +91,59 @@ pub async fn create_client(
     clock: &dyn Clock,
     new: NewClient,
 ) -> Result<CreatedClient, RegistryError> {
+    let checked = check_client(store, new).await?;
+    let secret = (!checked.public).then(ClientSecret::generate);
+    let client = ClientRecord {
+        id: random_id("cl_"),
+        secret_hash: secret.as_ref().map(ClientSecret::hash),
+        created_at: clock.now(),
+        ..checked.into_record()
+    };
+    store.insert_client(&client).await?;
+    Ok(CreatedClient { client, secret })
+}
+
+/// A client's settings after every check, in the form they are stored.
+#[derive(Debug, Clone)]
+pub struct CheckedClient {
+    pub name: String,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub audiences: Vec<String>,
+    pub default_audience: Option<String>,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub first_party: bool,
+}
+
+impl CheckedClient {
+    /// An active client record with these settings; id, secret and creation time empty.
+    fn into_record(self) -> ClientRecord {
+        ClientRecord {
+            id: String::new(),
+            name: self.name,
+            kind: if self.public {
+                ClientKind::Public
+            } else {
+                ClientKind::Confidential
+            },
+            secret_hash: None,
+            grant_types: self.grant_types,
+            redirect_uris: self.redirect_uris,
+            scopes: self.scopes,
+            audiences: self.audiences,
+            default_audience: self.default_audience,
+            first_party: self.first_party,
+            active: true,
+            created_at: 0,
+            version: 1,
+        }
+    }
+}
+
+/// Checks a client's settings as a whole: its grants, audiences, default audience, scopes
+/// and redirect URIs must fit together. Registration and changes share it.
+pub async fn check_client(store: &Store, new: NewClient) -> Result<CheckedClient, RegistryError> {
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(invalid("name", "must be 1 to 100 characters"));
@@ -135,27 +183,16 @@ pub async fn create_client(
             "the authorization_code grant needs a redirect URI",
         ));
     }
-    let secret = (!new.public).then(ClientSecret::generate);
-    let client = ClientRecord {
-        id: random_id("cl_"),
+    Ok(CheckedClient {
         name: name.to_owned(),
-        kind: if new.public {
-            ClientKind::Public
-        } else {
-            ClientKind::Confidential
-        },
-        secret_hash: secret.as_ref().map(ClientSecret::hash),
+        public: new.public,
         grant_types: grants.iter().map(|g| g.as_wire().to_owned()).collect(),
-        redirect_uris,
-        scopes,
         audiences: audiences.into_iter().map(|a| a.identifier).collect(),
         default_audience,
+        scopes,
+        redirect_uris,
         first_party: new.first_party,
-        active: true,
-        created_at: clock.now(),
-    };
-    store.insert_client(&client).await?;
-    Ok(CreatedClient { client, secret })
+    })
 }
 
 fn validate_grants(grants: &[String], public: bool) -> Result<Vec<GrantType>, RegistryError> {
@@ -200,7 +237,19 @@ async fn load_audiences(
     Ok(audiences)
 }
 
-fn validate_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
+/// An access-token lifetime in the range an audience may have.
+pub fn validate_ttl(ttl: i64) -> Result<i64, RegistryError> {
+    if !(MIN_TTL..=MAX_TTL).contains(&ttl) {
+        return Err(invalid(
+            "ttl",
+            format!("must be between {MIN_TTL} and {MAX_TTL} seconds"),
+        ));
+    }
+    Ok(ttl)
+}
+
+/// Scope tokens without repeats, in the order given.
+pub fn validate_scopes(scopes: &[String]) -> Result<Vec<String>, RegistryError> {
     let mut valid: Vec<String> = Vec::new();
     for scope in scopes {
         if !scope::is_scope_token(scope) {

@@ -34,6 +34,7 @@ pub async fn introspect(
             return Ok(inactive());
         };
         let live = refresh.used_at.is_none() && !refresh.family_revoked && refresh.expires_at > now;
+        // The caller is authenticated, hence active: it is the refresh token's client.
         if !live
             || refresh.client_id != client.id
             || !user_active(services, &refresh.subject).await?
@@ -55,6 +56,10 @@ pub async fn introspect(
         if claims.sub != claims.client_id && !user_active(services, &claims.sub).await? {
             return Ok(inactive());
         }
+        // A token of a client disabled or deleted since is dead with it.
+        if claims.client_id != client.id && !client_active(services, &claims.client_id).await? {
+            return Ok(inactive());
+        }
         let mut answer = serde_json::to_value(&claims).unwrap_or_else(|_| json!({}));
         answer["active"] = json!(true);
         answer["token_type"] = json!("Bearer");
@@ -62,6 +67,9 @@ pub async fn introspect(
     }
     if let Ok(claims) = verify_phone_token(&keys, &services.issuer, token, now) {
         if claims.client_id != client.id || store.jti_revoked(&claims.jti).await? {
+            return Ok(inactive());
+        }
+        if !phone_usable(services, &claims.sub).await? {
             return Ok(inactive());
         }
         return Ok(json!({
@@ -111,6 +119,25 @@ pub async fn revoke(
 /// A client sees its own tokens, and access tokens for an audience it is registered with.
 fn may_see(client: &ClientRecord, claims: &AccessTokenClaims) -> bool {
     claims.client_id == client.id || client.audiences.iter().any(|a| claims.aud.contains(a))
+}
+
+/// Whether a client exists and is enabled.
+pub async fn client_active(services: &Services, client_id: &str) -> Result<bool, StoreError> {
+    Ok(services
+        .store
+        .client(client_id)
+        .await?
+        .is_some_and(|c| c.active))
+}
+
+/// A phone still exists and does not belong to a disabled user.
+async fn phone_usable(services: &Services, phone_id: &str) -> Result<bool, StoreError> {
+    Ok(
+        match services.store.phone_with_user_status(phone_id).await? {
+            None => false,
+            Some((phone, status)) => phone.user_id.is_none() || status.as_deref() == Some("active"),
+        },
+    )
 }
 
 async fn user_active(services: &Services, user_id: &str) -> Result<bool, StoreError> {

@@ -16,7 +16,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::registrations::{self, AudienceChanges, ClientChanges};
 use super::session::{self, Console, console_path, server_error};
+use super::{Actor, ChangeError, Expected};
 use crate::clock::format_utc;
 use crate::crypto::constant_time_eq;
 use crate::grants::GrantError;
@@ -28,7 +30,7 @@ use crate::limits::{self, LimitError, source_address};
 use crate::phone::Phone;
 use crate::registry::{self, NewAudience, NewClient, RegistryError};
 use crate::services::Services;
-use crate::store::{ADMIN_ROLE, AuditEvent, ClientKind, ClientRecord, StoreError};
+use crate::store::{ADMIN_ROLE, AuditEvent, AuditFilter, ClientKind, ClientRecord, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,9 +40,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/logout", post(logout))
         .route("/admin/clients", get(clients))
         .route("/admin/clients/new", get(new_client).post(create_client))
-        .route("/admin/clients/{id}", get(client))
+        .route("/admin/clients/{id}", get(client).post(update_client))
         .route("/admin/clients/{id}/secret", post(rotate_secret))
         .route("/admin/audiences", get(audiences).post(create_audience))
+        .route("/admin/audiences/edit", get(audience).post(update_audience))
         .route("/admin/keys", get(keys))
         .route("/admin/keys/rotate", post(rotate_keys))
         .route("/admin/audit", get(audit))
@@ -133,15 +136,14 @@ pub async fn audit_change(
     subject: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
-    let event = AuditEvent {
-        at: services.clock.now(),
-        actor: console.actor(),
-        action: action.to_owned(),
-        subject: subject.to_owned(),
-        detail: detail.to_owned(),
-    };
-    tracing::info!(actor = %event.actor, action, subject, "console change");
-    services.store.record_audit(&event).await
+    super::audit(
+        services,
+        &console.actor(),
+        action,
+        subject,
+        detail.to_owned(),
+    )
+    .await
 }
 
 // ---- signing in ----
@@ -254,6 +256,18 @@ async fn pending_form(
     Ok((hash, found, params))
 }
 
+fn forwarded(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect()
+}
+
+fn trusted(services: &Services) -> &[crate::config::IpRange] {
+    &services.settings.limits.trusted_proxies
+}
+
 /// The client the console's challenges belong to, registered on first use. It has no
 /// grant type and is disabled, so no endpoint accepts it from outside.
 async fn console_client(services: &Services) -> Result<ClientRecord, StoreError> {
@@ -273,6 +287,7 @@ async fn console_client(services: &Services) -> Result<ClientRecord, StoreError>
         first_party: true,
         active: false,
         created_at: services.clock.now(),
+        version: 1,
     };
     match services.store.insert_client(&client).await {
         Ok(()) | Err(StoreError::Conflict) => {}
@@ -310,15 +325,10 @@ async fn submit_phone(
         Ok(client) => client,
         Err(e) => return server_error(&e),
     };
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect();
     let request = OtpStart {
         phone_number: phone.e164(),
         ui_locales: None,
-        source: source_address(peer, &forwarded, &services.settings.limits.trusted_proxies),
+        source: source_address(peer, &forwarded(&headers), trusted(services)),
     };
     // The same answer whether or not the phone is known: the role is checked only once
     // the code has proved the phone.
@@ -377,6 +387,7 @@ async fn code_page(
 
 async fn submit_code(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
@@ -439,14 +450,18 @@ async fn submit_code(
     {
         return response;
     }
-    let event = AuditEvent {
-        at: services.clock.now(),
-        actor: format!("user:{user_id}"),
-        action: "console.signed_in".to_owned(),
-        subject: user_id.clone(),
-        detail: String::new(),
+    let actor = Actor {
+        name: format!("user:{user_id}"),
+        address: source_address(peer, &forwarded(&headers), trusted(services)).to_string(),
     };
-    if let Err(e) = services.store.record_audit(&event).await {
+    let signed_in = super::audit(
+        services,
+        &actor,
+        "console.signed_in",
+        &user_id,
+        String::new(),
+    );
+    if let Err(e) = signed_in.await {
         return server_error(&e);
     }
     tracing::info!(user_id = %user_id, "console sign-in");
@@ -482,6 +497,7 @@ pub struct EventRow {
     action: String,
     subject: String,
     detail: String,
+    address: String,
 }
 
 fn event_rows(events: Vec<AuditEvent>) -> Vec<EventRow> {
@@ -493,6 +509,7 @@ fn event_rows(events: Vec<AuditEvent>) -> Vec<EventRow> {
             action: e.action,
             subject: e.subject,
             detail: e.detail,
+            address: e.address,
         })
         .collect()
 }
@@ -513,7 +530,7 @@ async fn overview(State(state): State<AppState>, console: Console) -> Response {
     let (counts, records, events) = match (
         store.counts().await,
         store.signing_keys().await,
-        store.recent_audit_events(10).await,
+        store.audit_events_where(&latest(10)).await,
     ) {
         (Ok(counts), Ok(records), Ok(events)) => (counts, records, events),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return server_error(&e),
@@ -609,30 +626,79 @@ async fn rotate_keys(
             None => return error_page(StatusCode::BAD_REQUEST, "There is no such key purpose."),
         },
     };
+    let actor = console.actor();
     for purpose in purposes {
-        // The key ring records the rotation in the audit trail, naming the actor.
-        if let Err(e) = services.keys.rotate(purpose, &console.actor()).await {
+        let next = match services.keys.rotate(purpose, &actor.name).await {
+            Ok(next) => next,
+            Err(e) => return server_error(&e),
+        };
+        // The key's own events carry no address; this one says who asked, from where, as
+        // the API's rotation does.
+        let detail = purpose.as_str().to_owned();
+        let requested = super::audit(
+            services,
+            &actor,
+            "key.rotation_requested",
+            &next.kid,
+            detail,
+        );
+        if let Err(e) = requested.await {
             return server_error(&e);
         }
     }
     see_other(&format!("{}/keys?done=rotated", console_path(services)))
 }
 
+/// The newest `limit` events, unfiltered.
+fn latest(limit: i64) -> AuditFilter {
+    AuditFilter {
+        action: String::new(),
+        actor: String::new(),
+        subject: String::new(),
+        since: None,
+        until: None,
+        limit,
+        offset: 0,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    subject: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/audit.html")]
 struct AuditPage {
     frame: Frame,
+    query: AuditQuery,
     events: Vec<EventRow>,
 }
 
-async fn audit(State(state): State<AppState>, console: Console) -> Response {
+async fn audit(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<AuditQuery>,
+) -> Response {
     let services = &state.services;
-    let events = match services.store.recent_audit_events(200).await {
+    let filter = AuditFilter {
+        action: query.action.trim().to_owned(),
+        actor: query.actor.trim().to_owned(),
+        subject: query.subject.trim().to_owned(),
+        ..latest(200)
+    };
+    let events = match services.store.audit_events_where(&filter).await {
         Ok(events) => events,
         Err(e) => return server_error(&e),
     };
     AuditPage {
         frame: Frame::new(services, &console, "audit"),
+        query,
         events: event_rows(events),
     }
     .into_response()
@@ -771,6 +837,143 @@ async fn create_audience(
     }
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/audience.html")]
+struct AudiencePage {
+    frame: Frame,
+    identifier: String,
+    version: i64,
+    scopes: String,
+    ttl: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AudienceQuery {
+    #[serde(default)]
+    identifier: String,
+    done: Option<String>,
+}
+
+async fn audience_page(
+    services: &Services,
+    console: &Console,
+    identifier: &str,
+    typed: Option<AudienceForm>,
+    refused: Option<(StatusCode, String)>,
+    notice: Option<&str>,
+) -> Response {
+    let record = match services.store.audience(identifier).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return error_page(StatusCode::NOT_FOUND, "There is no such audience."),
+        Err(e) => return server_error(&e),
+    };
+    let form = typed.unwrap_or_else(|| AudienceForm {
+        identifier: record.identifier.clone(),
+        scopes: record.scopes.join(" "),
+        ttl: record.access_token_ttl.to_string(),
+    });
+    let (status, error) = match refused {
+        Some((status, error)) => (status, Some(error)),
+        None => (StatusCode::OK, None),
+    };
+    let page = AudiencePage {
+        frame: Frame::new(services, console, "audiences").with_notice(notice),
+        identifier: record.identifier,
+        version: record.version,
+        scopes: form.scopes,
+        ttl: form.ttl,
+        error,
+    };
+    (status, page).into_response()
+}
+
+async fn audience(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<AudienceQuery>,
+) -> Response {
+    let notice = query.done.as_deref().map(|_| "The audience is changed.");
+    audience_page(
+        &state.services,
+        &console,
+        &query.identifier,
+        None,
+        None,
+        notice,
+    )
+    .await
+}
+
+async fn update_audience(
+    State(state): State<AppState>,
+    console: Console,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Response {
+    let services = &state.services;
+    let params = match console.form(body) {
+        Ok(params) => params,
+        Err(stale) => return stale.into_response(),
+    };
+    let text = |name: &'static str| {
+        params
+            .single(name)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let form = AudienceForm {
+        identifier: text("identifier"),
+        scopes: text("scopes"),
+        ttl: text("ttl"),
+    };
+    let Ok(version) = text("version").parse::<i64>() else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The form has no version; reload it.",
+        );
+    };
+    let identifier = form.identifier.clone();
+    let ttl = match form.ttl.parse::<i64>() {
+        Ok(ttl) => ttl,
+        Err(_) => {
+            let refused = Some((
+                StatusCode::BAD_REQUEST,
+                "ttl: must be a whole number of seconds".to_owned(),
+            ));
+            return audience_page(services, &console, &identifier, Some(form), refused, None).await;
+        }
+    };
+    let changes = AudienceChanges {
+        scopes: Some(form.scopes.split_whitespace().map(str::to_owned).collect()),
+        ttl: Some(ttl),
+    };
+    let actor = console.actor();
+    let expected = Expected::Version(version);
+    let outcome =
+        registrations::update_audience(services, &actor, &identifier, changes, expected).await;
+    let error = match outcome {
+        Ok(_) => {
+            let base = console_path(services);
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("identifier", &identifier)
+                .append_pair("done", "updated")
+                .finish();
+            return see_other(&format!("{base}/audiences/edit?{query}"));
+        }
+        Err(error) => error,
+    };
+    let Some((status, message)) = change_refusal(&error) else {
+        return server_error(&error);
+    };
+    // A stale form shows the current values; any other refusal keeps what was typed.
+    let typed = (!matches!(error, ChangeError::VersionMismatch)).then_some(form);
+    let refused = Some((status, message));
+    audience_page(services, &console, &identifier, typed, refused, None).await
+}
+
 // ---- clients ----
 
 struct ClientRow {
@@ -838,6 +1041,80 @@ struct ClientForm {
     scopes: String,
     redirect_uris: String,
     first_party: bool,
+    active: bool,
+}
+
+impl ClientForm {
+    fn of(client: &ClientRecord) -> Self {
+        Self {
+            name: client.name.clone(),
+            public: client.kind == ClientKind::Public,
+            grants: client.grant_types.clone(),
+            audiences: client.audiences.clone(),
+            default_audience: client.default_audience.clone().unwrap_or_default(),
+            scopes: client.scopes.join(" "),
+            redirect_uris: client.redirect_uris.join("\n"),
+            first_party: client.first_party,
+            active: client.active,
+        }
+    }
+
+    fn posted(params: &Params) -> Self {
+        let text = |name: &'static str| {
+            params
+                .single(name)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        };
+        Self {
+            name: text("name"),
+            public: params.single("type").ok().flatten() == Some("public"),
+            grants: params.all("grant"),
+            audiences: params.all("audience"),
+            default_audience: text("default_audience"),
+            scopes: text("scopes"),
+            redirect_uris: text("redirect_uris"),
+            first_party: params.single("first_party").ok().flatten().is_some(),
+            active: params.single("active").ok().flatten().is_some(),
+        }
+    }
+
+    fn scope_list(&self) -> Vec<String> {
+        self.scopes.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn redirect_list(&self) -> Vec<String> {
+        self.redirect_uris
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Every grant type, ticked when the form has it.
+fn grant_ticks(form: &ClientForm) -> Vec<(&'static str, bool)> {
+    crate::grants::GrantType::ALL
+        .iter()
+        .map(|g| (g.as_wire(), form.grants.iter().any(|t| t == g.as_wire())))
+        .collect()
+}
+
+/// Every audience, ticked when the form has it.
+async fn audience_ticks(
+    services: &Services,
+    form: &ClientForm,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    let records = services.store.list_audiences(500, 0).await?;
+    Ok(records
+        .into_iter()
+        .map(|a| {
+            let ticked = form.audiences.contains(&a.identifier);
+            (a.identifier, ticked)
+        })
+        .collect())
 }
 
 #[derive(Template, WebTemplate)]
@@ -858,21 +1135,11 @@ async fn client_form_page(
     form: ClientForm,
     error: Option<String>,
 ) -> Response {
-    let records = match services.store.list_audiences(500, 0).await {
-        Ok(records) => records,
+    let audiences = match audience_ticks(services, &form).await {
+        Ok(audiences) => audiences,
         Err(e) => return server_error(&e),
     };
-    let grants = crate::grants::GrantType::ALL
-        .iter()
-        .map(|g| (g.as_wire(), form.grants.iter().any(|t| t == g.as_wire())))
-        .collect();
-    let audiences = records
-        .into_iter()
-        .map(|a| {
-            let ticked = form.audiences.contains(&a.identifier);
-            (a.identifier, ticked)
-        })
-        .collect();
+    let grants = grant_ticks(&form);
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -911,25 +1178,7 @@ async fn create_client(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
-    let text = |name: &'static str| {
-        params
-            .single(name)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
-    let form = ClientForm {
-        name: text("name"),
-        public: params.single("type").ok().flatten() == Some("public"),
-        grants: params.all("grant"),
-        audiences: params.all("audience"),
-        default_audience: text("default_audience"),
-        scopes: text("scopes"),
-        redirect_uris: text("redirect_uris"),
-        first_party: params.single("first_party").ok().flatten().is_some(),
-    };
+    let form = ClientForm::posted(&params);
     let new = NewClient {
         name: form.name.clone(),
         public: form.public,
@@ -986,6 +1235,7 @@ struct ClientView {
     redirect_uris: Vec<String>,
     first_party: bool,
     created_at: String,
+    version: i64,
 }
 
 #[derive(Template, WebTemplate)]
@@ -993,6 +1243,51 @@ struct ClientView {
 struct ClientPage {
     frame: Frame,
     client: ClientView,
+    form: ClientForm,
+    grants: Vec<(&'static str, bool)>,
+    audiences: Vec<(String, bool)>,
+    error: Option<String>,
+}
+
+/// A client's page; `form` and `error` when a change was refused.
+async fn client_page(
+    services: &Services,
+    console: &Console,
+    record: ClientRecord,
+    refused: Option<(StatusCode, ClientForm, String)>,
+    notice: Option<&str>,
+) -> Response {
+    let (status, form, error) = match refused {
+        Some((status, form, error)) => (status, form, Some(error)),
+        None => (StatusCode::OK, ClientForm::of(&record), None),
+    };
+    let audiences = match audience_ticks(services, &form).await {
+        Ok(audiences) => audiences,
+        Err(e) => return server_error(&e),
+    };
+    let page = ClientPage {
+        frame: Frame::new(services, console, "clients").with_notice(notice),
+        grants: grant_ticks(&form),
+        audiences,
+        form,
+        error,
+        client: ClientView {
+            kind: record.kind.as_str(),
+            confidential: record.kind == ClientKind::Confidential,
+            active: record.active,
+            scopes: record.scopes.join(" "),
+            created_at: format_utc(record.created_at),
+            version: record.version,
+            id: record.id,
+            name: record.name,
+            grant_types: record.grant_types,
+            audiences: record.audiences,
+            default_audience: record.default_audience,
+            redirect_uris: record.redirect_uris,
+            first_party: record.first_party,
+        },
+    };
+    (status, page).into_response()
 }
 
 async fn client(
@@ -1007,25 +1302,98 @@ async fn client(
         Ok(None) => return error_page(StatusCode::NOT_FOUND, "There is no such client."),
         Err(e) => return server_error(&e),
     };
-    let notice = done.done.as_deref().map(|_| "The client is registered.");
-    ClientPage {
-        frame: Frame::new(services, &console, "clients").with_notice(notice),
-        client: ClientView {
-            kind: record.kind.as_str(),
-            confidential: record.kind == ClientKind::Confidential,
-            active: record.active,
-            scopes: record.scopes.join(" "),
-            created_at: format_utc(record.created_at),
-            id: record.id,
-            name: record.name,
-            grant_types: record.grant_types,
-            audiences: record.audiences,
-            default_audience: record.default_audience,
-            redirect_uris: record.redirect_uris,
-            first_party: record.first_party,
-        },
+    let notice = done.done.as_deref().map(|done| match done {
+        "updated" => "The client is changed.",
+        _ => "The client is registered.",
+    });
+    client_page(services, &console, record, None, notice).await
+}
+
+/// A refused change in words a person can act on, and the status that goes with it.
+pub fn change_refusal(error: &ChangeError) -> Option<(StatusCode, String)> {
+    Some(match error {
+        ChangeError::Invalid { field, problem } => {
+            (StatusCode::BAD_REQUEST, format!("{field}: {problem}"))
+        }
+        ChangeError::NotFound => (StatusCode::NOT_FOUND, "There is no such record.".into()),
+        ChangeError::Conflict(what) => (StatusCode::CONFLICT, what.clone()),
+        ChangeError::VersionMismatch => (
+            StatusCode::CONFLICT,
+            "Someone changed this since the page was shown. Your changes were not saved; \
+             the page now shows the current values."
+                .into(),
+        ),
+        ChangeError::Store(_) => return None,
+    })
+}
+
+async fn update_client(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Response {
+    let services = &state.services;
+    let params = match console.form(body) {
+        Ok(params) => params,
+        Err(stale) => return stale.into_response(),
+    };
+    if id == CONSOLE_CLIENT_ID {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The console's own client cannot change.",
+        );
     }
-    .into_response()
+    let version = params.single("version").ok().flatten().unwrap_or_default();
+    let Ok(version) = version.parse::<i64>() else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The form has no version; reload it.",
+        );
+    };
+    let form = ClientForm::posted(&params);
+    let changes = ClientChanges {
+        name: Some(form.name.clone()),
+        grant_types: Some(form.grants.clone()),
+        audiences: Some(form.audiences.clone()),
+        default_audience: Some(Some(form.default_audience.clone()).filter(|d| !d.is_empty())),
+        scopes: Some(form.scope_list()),
+        redirect_uris: Some(form.redirect_list()),
+        first_party: Some(form.first_party),
+        active: Some(form.active),
+    };
+    let actor = console.actor();
+    let expected = Expected::Version(version);
+    let outcome = registrations::update_client(services, &actor, &id, changes, expected).await;
+    let error = match outcome {
+        Ok(_) => {
+            let base = console_path(services);
+            return see_other(&format!("{base}/clients/{id}?done=updated"));
+        }
+        Err(error) => error,
+    };
+    let Some((status, message)) = change_refusal(&error) else {
+        return server_error(&error);
+    };
+    let record = match services.store.client(&id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return error_page(StatusCode::NOT_FOUND, "There is no such client."),
+        Err(e) => return server_error(&e),
+    };
+    // A stale form shows the current values; any other refusal keeps what was typed.
+    let form = if matches!(error, ChangeError::VersionMismatch) {
+        ClientForm::of(&record)
+    } else {
+        form
+    };
+    client_page(
+        services,
+        &console,
+        record,
+        Some((status, form, message)),
+        None,
+    )
+    .await
 }
 
 async fn rotate_secret(

@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::crypto::random_id;
 use crate::phone::Phone;
-use crate::store::{ADMIN_ROLE, AuditEvent, Store, StoreError};
+use crate::store::{ADMIN_ROLE, AuditEvent, LinkOutcome, Store, StoreError};
 
 /// The outcome of granting or revoking the admin role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +16,9 @@ pub struct RoleChange {
     pub created_user: bool,
 }
 
-/// Gives the admin role to the user holding `phone`, creating the phone record and the
-/// user when absent. The number counts as the user's from now on, as if verified.
+/// Gives the admin role to the user holding `phone`, creating the user, and the phone
+/// record (not yet verified) when absent, in one transaction, as the admin API's user
+/// creation does.
 pub async fn grant_admin(
     store: &Store,
     clock: &dyn Clock,
@@ -25,26 +26,37 @@ pub async fn grant_admin(
     actor: &str,
 ) -> Result<RoleChange, StoreError> {
     let now = clock.now();
-    let record = match store.phone_by_number(phone.e164()).await? {
-        Some(record) => record,
-        None => {
-            store
-                .verify_phone(&random_id("ph_"), phone.e164(), now)
-                .await?
-        }
-    };
-    let (user_id, created_user) = match record.user_id {
+    let holder = store
+        .phone_by_number(phone.e164())
+        .await?
+        .and_then(|record| record.user_id);
+    let (user_id, created_user) = match holder {
         Some(user_id) => (user_id, false),
         None => {
             let candidate = random_id("usr_");
-            let holder = store.link_new_user(&record.id, &candidate, now).await?;
-            let created = holder == candidate;
-            (holder, created)
+            let outcome = store
+                .link_phone(&candidate, phone.e164(), &random_id("ph_"), now, true)
+                .await?;
+            match outcome {
+                LinkOutcome::Linked => {
+                    let detail = format!("with phone {phone}");
+                    audit(store, now, actor, "user.created", &candidate, &detail).await?;
+                    (candidate, true)
+                }
+                // Linked to someone by another request in the meantime: that user.
+                LinkOutcome::AlreadyLinked | LinkOutcome::HeldBy(_) => {
+                    let holder = store
+                        .phone_by_number(phone.e164())
+                        .await?
+                        .and_then(|record| record.user_id);
+                    (holder.ok_or(StoreError::MissingReference)?, false)
+                }
+            }
         }
     };
     let changed = store.grant_role(&user_id, ADMIN_ROLE, now).await?;
     if changed {
-        audit(store, now, actor, "role.granted", &user_id).await?;
+        audit(store, now, actor, "role.granted", &user_id, "role admin").await?;
     }
     Ok(RoleChange {
         user_id: Some(user_id),
@@ -74,7 +86,15 @@ pub async fn revoke_admin(
     };
     let changed = store.revoke_role(&user_id, ADMIN_ROLE).await?;
     if changed {
-        audit(store, clock.now(), actor, "role.revoked", &user_id).await?;
+        audit(
+            store,
+            clock.now(),
+            actor,
+            "role.revoked",
+            &user_id,
+            "role admin",
+        )
+        .await?;
     }
     Ok(RoleChange {
         user_id: Some(user_id),
@@ -89,14 +109,16 @@ async fn audit(
     actor: &str,
     action: &str,
     user_id: &str,
+    detail: &str,
 ) -> Result<(), StoreError> {
     let event = AuditEvent {
         at,
         actor: actor.to_owned(),
         action: action.to_owned(),
         subject: user_id.to_owned(),
-        detail: "role admin".to_owned(),
+        detail: detail.to_owned(),
+        address: String::new(),
     };
-    tracing::info!(actor, action, subject = user_id, "role change");
+    tracing::info!(actor, action, subject = user_id, "admin change");
     store.record_audit(&event).await
 }

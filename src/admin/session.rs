@@ -2,16 +2,20 @@
 //! database, an idle timeout and an absolute lifetime, a CSRF token per session, and the
 //! refusal of cross-site form posts.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::Actor;
 use super::console::{error_page, see_other};
 use crate::crypto::{b64, constant_time_eq, random_bytes, sha256};
 use crate::http::AppState;
 use crate::http::extract::{Params, parse_form};
+use crate::limits::source_address;
 use crate::services::Services;
 use crate::store::{ADMIN_ROLE, ConsoleSession, NewConsoleSession};
 
@@ -160,12 +164,17 @@ pub struct Console {
     pub user_id: String,
     pub csrf: String,
     pub id_hash: Vec<u8>,
+    /// Where the request came from, through trusted proxies, for the audit trail.
+    pub address: String,
 }
 
 impl Console {
-    /// The actor named in the audit trail.
-    pub fn actor(&self) -> String {
-        format!("user:{}", self.user_id)
+    /// The acting party the audit trail names: the signed-in user.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: format!("user:{}", self.user_id),
+            address: self.address.clone(),
+        }
     }
 
     /// The fields of a posted form, once its CSRF token matched the session's.
@@ -231,8 +240,25 @@ impl FromRequestParts<AppState> for Console {
             user_id,
             csrf: session.csrf,
             id_hash,
+            address: caller_address(services, parts),
         })
     }
+}
+
+/// The caller's address, through trusted proxies as for the send limits.
+pub fn caller_address(services: &Services, parts: &Parts) -> String {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| *address);
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let trusted = &services.settings.limits.trusted_proxies;
+    source_address(peer, &forwarded, trusted).to_string()
 }
 
 pub fn cross_site() -> Response {

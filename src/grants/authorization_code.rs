@@ -107,7 +107,15 @@ async fn replayed(services: &Services, code: &CodeRecord) -> GrantError {
     {
         Ok(_) => {
             tracing::warn!(family = %code.family_id, "authorization code replayed; its tokens are revoked");
-            GrantError::CodeReplayed
+            let detail = format!(
+                "client {}, family {} revoked",
+                code.client_id, code.family_id
+            );
+            let action = "authorization_code.replayed";
+            match super::record_security_event(services, action, &code.user_id, detail).await {
+                Ok(()) => GrantError::CodeReplayed,
+                Err(error) => error.into(),
+            }
         }
         Err(error) => error.into(),
     }

@@ -241,6 +241,24 @@ pub fn issue_access_token(
     })
 }
 
+/// Records a security event in the audit trail, with the server itself as actor.
+async fn record_security_event(
+    services: &Services,
+    action: &str,
+    subject: &str,
+    detail: String,
+) -> Result<(), StoreError> {
+    let event = crate::store::AuditEvent {
+        at: services.clock.now(),
+        actor: "server".into(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        detail,
+        address: String::new(),
+    };
+    services.store.record_audit(&event).await
+}
+
 /// Refuses tokens for a user who is disabled or gone.
 pub async fn ensure_user_active(services: &Services, user_id: &str) -> Result<(), GrantError> {
     let user = services.store.user(user_id).await?;

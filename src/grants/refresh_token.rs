@@ -49,6 +49,8 @@ pub async fn grant(
         &request.audiences,
         &request.resources,
     )?;
+    let userinfo = super::userinfo_audience(&services.issuer).identifier;
+    let (scopes, audiences) = within_client(client, &userinfo, scopes, audiences, &request)?;
     super::ensure_user_active(services, &token.subject)
         .await
         .map_err(|e| match e {
@@ -87,10 +89,49 @@ async fn reused(services: &Services, token: &RefreshRecord) -> GrantError {
     {
         Ok(_) => {
             tracing::warn!(family = %token.family_id, "refresh token reused; its family is revoked");
-            GrantError::RefreshReused
+            let detail = format!(
+                "client {}, family {} revoked",
+                token.client_id, token.family_id
+            );
+            let action = "refresh_token.reused";
+            match super::record_security_event(services, action, &token.subject, detail).await {
+                Ok(()) => GrantError::RefreshReused,
+                Err(error) => error.into(),
+            }
         }
         Err(error) => error.into(),
     }
+}
+
+/// Permissions taken from the client since the sign-in are taken from its refreshes too: an
+/// audience or scope the client may no longer have is dropped, or refused when the request
+/// names it. The userinfo audience is the server's own and stays.
+fn within_client(
+    client: &ClientRecord,
+    userinfo: &str,
+    scopes: Vec<String>,
+    audiences: Vec<String>,
+    request: &Refresh<'_>,
+) -> Result<(Vec<String>, Vec<String>), GrantError> {
+    let allowed = |a: &String| a == userinfo || client.audiences.contains(a);
+    let named = !request.audiences.is_empty() || !request.resources.is_empty();
+    if let Some(lost) = audiences.iter().find(|a| !allowed(a)) {
+        // Named in the request, or the last audience the grant had: refused.
+        if named || !audiences.iter().any(allowed) {
+            return Err(GrantError::AudienceNotAllowed(lost.clone()));
+        }
+    }
+    if let Some(lost) = scopes.iter().find(|s| !client.scopes.contains(s))
+        && request.scope.is_some()
+    {
+        return Err(GrantError::ScopeNotAllowed(lost.clone()));
+    }
+    let audiences = audiences.into_iter().filter(allowed).collect();
+    let scopes = scopes
+        .into_iter()
+        .filter(|s| client.scopes.contains(s))
+        .collect();
+    Ok((scopes, audiences))
 }
 
 fn narrow_scopes(

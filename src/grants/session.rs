@@ -38,6 +38,7 @@ pub fn userinfo_audience(issuer: &str) -> AudienceRecord {
         scopes: Vec::new(),
         access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
         created_at: 0,
+        version: 1,
     }
 }
 

@@ -139,6 +139,10 @@ pub async fn grant(
     };
 
     let record = verify_code(services, client, &phone, request.code).await?;
+    // A disabled user's phone proves nothing that could become a token.
+    if let Some(user_id) = &record.user_id {
+        super::ensure_user_active(services, user_id).await?;
+    }
     let now = services.clock.now();
 
     let ttl = services.settings.phone_token_ttl;

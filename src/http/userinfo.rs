@@ -65,6 +65,12 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
     if user.status != "active" {
         return challenge(StatusCode::UNAUTHORIZED, Some("invalid_token"));
     }
+    // A token of a client disabled or deleted since is dead with it.
+    match crate::token_status::client_active(services, &claims.client_id).await {
+        Ok(true) => {}
+        Ok(false) => return challenge(StatusCode::UNAUTHORIZED, Some("invalid_token")),
+        Err(error) => return super::error::OAuthError::internal(&error).into_response(),
+    }
     let scopes: Vec<&str> = claims
         .scope
         .as_deref()

@@ -570,6 +570,7 @@ impl Keys {
             action: action.to_owned(),
             subject: kid.to_owned(),
             detail: detail.to_owned(),
+            address: String::new(),
         };
         Ok(self.store.record_audit(&event).await?)
     }

@@ -10,6 +10,8 @@ pub struct AuditEvent {
     pub action: String,
     pub subject: String,
     pub detail: String,
+    /// The caller's address for a change made over HTTP; empty otherwise.
+    pub address: String,
 }
 
 impl Store {
@@ -112,8 +114,8 @@ impl Store {
 
     pub async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
         const INSERT: &str = r#"
-            INSERT INTO audit_events (at, actor, action, subject, detail)
-            VALUES ($1, $2, $3, $4, $5)"#;
+            INSERT INTO audit_events (at, actor, action, subject, detail, address)
+            VALUES ($1, $2, $3, $4, $5, $6)"#;
         on_backend!(self, pool => {
             sqlx::query(INSERT)
                 .bind(event.at)
@@ -121,6 +123,7 @@ impl Store {
                 .bind(&event.action)
                 .bind(&event.subject)
                 .bind(&event.detail)
+                .bind(&event.address)
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -131,7 +134,7 @@ impl Store {
     /// Audit events, oldest first.
     pub async fn audit_events(&self) -> Result<Vec<AuditEvent>> {
         const SELECT: &str = r#"
-            SELECT at, actor, action, subject, detail
+            SELECT at, actor, action, subject, detail, address
             FROM audit_events
             ORDER BY id"#;
         Ok(

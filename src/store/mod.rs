@@ -23,14 +23,17 @@ mod keys;
 mod limits;
 mod postgres;
 mod sqlite;
+mod users;
 
 pub use limits::{Admission, BackoffRule, CounterCheck, SendAdmission};
 
 use sqlx::FromRow;
 
+pub use admin::{AuditFilter, Dependants, Versioned};
 pub use console::{ADMIN_ROLE, ConsoleSession, Counts, NewConsoleSession};
 pub use flows::{CodeRecord, LoginRequest, RefreshRecord};
 pub use keys::AuditEvent;
+pub use users::{LinkOutcome, PhoneLink, UserPhone};
 
 /// The database, chosen once from the `database_url` scheme.
 #[derive(Clone, Debug)]
@@ -102,6 +105,8 @@ pub struct ClientRecord {
     pub first_party: bool,
     pub active: bool,
     pub created_at: i64,
+    /// Bumped by every change; the admin API's ETag.
+    pub version: i64,
 }
 
 impl std::fmt::Debug for ClientRecord {
@@ -126,6 +131,8 @@ pub struct AudienceRecord {
     pub scopes: Vec<String>,
     pub access_token_ttl: i64,
     pub created_at: i64,
+    /// Bumped by every change; the admin API's ETag.
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -141,6 +148,8 @@ pub struct UserRecord {
     pub id: String,
     pub status: String,
     pub created_at: i64,
+    /// Bumped by every change, phones included; the admin API's ETag.
+    pub version: i64,
 }
 
 /// A signing key as stored; `private_key` is sealed by the key protector.
@@ -206,6 +215,7 @@ struct ClientRow {
     first_party: i64,
     status: String,
     created_at: i64,
+    version: i64,
     /// One allowed audience; `None` when the client has none.
     audience: Option<String>,
 }
@@ -224,6 +234,7 @@ struct AudienceRow {
     identifier: String,
     access_token_ttl: i64,
     created_at: i64,
+    version: i64,
     /// One defined scope; `None` when the audience defines none.
     scope: Option<String>,
 }
@@ -299,7 +310,7 @@ impl Store {
     /// row with no scope).
     pub async fn audience(&self, identifier: &str) -> Result<Option<AudienceRecord>> {
         const SELECT: &str = r#"
-            SELECT a.identifier, a.access_token_ttl, a.created_at, s.scope
+            SELECT a.identifier, a.access_token_ttl, a.created_at, a.version, s.scope
             FROM audiences a
             LEFT JOIN audience_scopes s ON s.audience = a.identifier
             WHERE a.identifier = $1
@@ -316,6 +327,7 @@ impl Store {
             scopes,
             access_token_ttl: row.access_token_ttl,
             created_at: row.created_at,
+            version: row.version,
         }))
     }
 
@@ -365,7 +377,7 @@ impl Store {
         const SELECT: &str = r#"
             SELECT c.id, c.name, c.kind, c.secret_hash, c.grant_types, c.redirect_uris,
                    c.scopes, c.default_audience, c.first_party, c.status, c.created_at,
-                   a.audience
+                   c.version, a.audience
             FROM clients c
             LEFT JOIN client_audiences a ON a.client_id = c.id
             WHERE c.id = $1
@@ -395,6 +407,7 @@ impl Store {
             first_party: row.first_party != 0,
             active: row.status == "active",
             created_at: row.created_at,
+            version: row.version,
         }))
     }
 
@@ -491,12 +504,13 @@ impl Store {
         }))
     }
 
-    /// The phone most recently verified by a user, if any.
+    /// The phone most recently verified by a user, if any; a number an admin linked that
+    /// its holder has not yet proved (`verified_at` 0) does not count.
     pub async fn phone_of_user(&self, user_id: &str) -> Result<Option<PhoneRecord>> {
         const SELECT: &str = r#"
             SELECT id, e164, user_id, verified_at
             FROM phones
-            WHERE user_id = $1
+            WHERE user_id = $1 AND verified_at > 0
             ORDER BY verified_at DESC
             LIMIT 1"#;
         Ok(on_backend!(self, pool => {
@@ -542,7 +556,7 @@ impl Store {
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
-        const SELECT: &str = "SELECT id, status, created_at FROM users WHERE id = $1";
+        const SELECT: &str = "SELECT id, status, created_at, version FROM users WHERE id = $1";
         Ok(on_backend!(self, pool => {
             sqlx::query_as::<_, UserRecord>(SELECT).bind(id).fetch_optional(pool).await
         })?)

@@ -4,9 +4,10 @@ use callsign::registry::{self, admin_audience};
 use serde_json::{Value, json};
 
 use crate::helpers::{ORDERS, TestApp, TestClient, spawn_app};
+use crate::openapi_check::check_answer;
 
 /// The bootstrap admin client and an access token for it.
-async fn admin(app: &TestApp) -> (TestClient, String) {
+pub async fn admin(app: &TestApp) -> (TestClient, String) {
     let created =
         registry::bootstrap_admin(&app.services.store, app.clock.as_ref(), &app.issuer, false)
             .await
@@ -19,7 +20,7 @@ async fn admin(app: &TestApp) -> (TestClient, String) {
     (client, token)
 }
 
-async fn machine_token(app: &TestApp, client: &TestClient, scope: &str) -> String {
+pub async fn machine_token(app: &TestApp, client: &TestClient, scope: &str) -> String {
     let mut form = client.auth();
     form.extend([
         ("grant_type", "client_credentials".to_owned()),
@@ -31,12 +32,25 @@ async fn machine_token(app: &TestApp, client: &TestClient, scope: &str) -> Strin
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn call(
+/// Calls the admin API and checks the answer against the server's OpenAPI document.
+pub async fn call(
     app: &TestApp,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: Option<Value>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    call_if(app, method, path, token, body, None).await
+}
+
+/// [`call`] with an `If-Match` header.
+pub async fn call_if(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    if_match: Option<&str>,
 ) -> (u16, Value, reqwest::header::HeaderMap) {
     let mut request = app.http.request(method.parse().unwrap(), app.url(path));
     if let Some(token) = token {
@@ -45,11 +59,22 @@ async fn call(
     if let Some(body) = body {
         request = request.json(&body);
     }
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
+    }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.json().await.unwrap_or(Value::Null);
+    let bytes = response.bytes().await.unwrap();
+    let document = app.get_json("/admin/v1/openapi.json").await;
+    check_answer(&document, method, path, status, &headers, &bytes);
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, body, headers)
+}
+
+/// The `ETag` of an answer.
+pub fn etag(headers: &reqwest::header::HeaderMap) -> String {
+    headers["etag"].to_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -325,6 +350,16 @@ async fn an_admin_rotates_keys_and_they_are_published_before_they_sign() {
         .unwrap()
         .clone();
     assert_eq!(next["state"], "next");
+    let (_, audit, _) = call(
+        &app,
+        "GET",
+        &format!("/admin/v1/audit?subject={kid}&action=key.rotation_requested"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(audit["items"][0]["address"], "127.0.0.1");
+    assert_eq!(audit["items"][0]["detail"], "access_token");
     let (status, _, _) = call(
         &app,
         "POST",

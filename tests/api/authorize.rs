@@ -567,6 +567,13 @@ async fn a_replayed_code_fails_and_revokes_what_it_gave_the_first_time() {
 
     assert_error(redeem(&app, &acme, &code, &[]).await, 400, "invalid_grant").await;
 
+    let events = app.services.store.audit_events().await.unwrap();
+    let replayed = events
+        .iter()
+        .find(|e| e.action == "authorization_code.replayed")
+        .expect("the replay is in the audit trail");
+    assert_eq!(replayed.subject, peek(access).1["sub"].as_str().unwrap());
+    assert!(replayed.detail.contains(&acme.id) && !replayed.detail.contains(&code));
     let mut form = acme.auth();
     form.push(("token", access.to_owned()));
     let status: Value = app

@@ -461,3 +461,273 @@ async fn console_changes_are_audited_with_the_admin_as_actor() {
     assert!(audit.contains("client.secret_rotated"));
     assert!(audit.contains(&client_id));
 }
+
+#[tokio::test]
+async fn every_console_page_is_never_cached_or_framed() {
+    let app = spawn_app().await;
+    make_admin(&app, ADMIN_PHONE).await;
+    let mut browser = ConsoleBrowser::new(&app);
+    let login = browser.get("/admin/login").await;
+    let mut pages = vec![login];
+    browser.sign_in(ADMIN_PHONE).await;
+    for path in [
+        "/admin",
+        "/admin/clients",
+        "/admin/clients/new",
+        "/admin/audiences",
+        "/admin/users",
+        "/admin/keys",
+        "/admin/audit",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status(), 200, "{path}");
+        pages.push(page);
+    }
+    pages.push(browser.get("/admin/clients/cl_nothing").await);
+    for page in pages {
+        let headers = page.headers();
+        let path = page.url().path().to_owned();
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert!(csp.contains("default-src 'none'"), "{path}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+    }
+}
+
+fn borrowed<'a>(pairs: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// The value of the hidden field `name` in a page's first form that has one.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).expect("the field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn new_user(app: &TestApp, phone: &str) -> String {
+    let actor = callsign::admin::Actor {
+        name: "test".into(),
+        address: String::new(),
+    };
+    callsign::admin::users::create(&app.services, &actor, Some(phone))
+        .await
+        .unwrap()
+        .user
+        .id
+}
+
+async fn holder(app: &TestApp, phone: &str) -> Option<String> {
+    app.services
+        .store
+        .phone_by_number(phone)
+        .await
+        .unwrap()
+        .and_then(|p| p.user_id)
+}
+
+#[tokio::test]
+async fn an_admin_moves_unlinks_and_links_numbers_through_the_console() {
+    let app = spawn_app().await;
+    let admin = make_admin(&app, ADMIN_PHONE).await;
+    let first = new_user(&app, "+12025550171").await;
+    let second = new_user(&app, "+12025550172").await;
+    let mut browser = ConsoleBrowser::new(&app);
+    browser.sign_in(ADMIN_PHONE).await;
+
+    let found = browser.get("/admin/users?phone=0171").await;
+    assert_eq!(found.status(), 200);
+    let html = found.text().await.unwrap();
+    assert!(html.contains(&first) && !html.contains(&second));
+    let bad = browser.get("/admin/users?phone=abc").await;
+    assert_eq!(bad.status(), 400);
+
+    let page = browser.get(&format!("/admin/users/{first}")).await;
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let moved = browser
+        .post(
+            &format!("/admin/users/{first}/move"),
+            &[
+                ("csrf", &csrf),
+                ("phone_number", "+12025550171"),
+                ("to", &second),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status(), 303);
+    assert!(location(&moved).ends_with(&format!("/admin/users/{second}?done=moved")));
+    assert_eq!(holder(&app, "+12025550171").await, Some(second.clone()));
+
+    // A move based on an outdated page changes nothing and says why.
+    let stale = browser
+        .post(
+            &format!("/admin/users/{first}/move"),
+            &[
+                ("csrf", &csrf),
+                ("phone_number", "+12025550171"),
+                ("to", &second),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status(), 409);
+    assert!(stale.text().await.unwrap().contains("class=\"error\""));
+    let forged = browser
+        .post(
+            &format!("/admin/users/{second}/unlink"),
+            &[("csrf", "forged"), ("phone_number", "+12025550171")],
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(holder(&app, "+12025550171").await, Some(second.clone()));
+
+    let unlinked = browser
+        .post(
+            &format!("/admin/users/{second}/unlink"),
+            &[("csrf", &csrf), ("phone_number", "+12025550171")],
+        )
+        .await;
+    assert_eq!(unlinked.status(), 303);
+    assert_eq!(holder(&app, "+12025550171").await, None);
+    let linked = browser
+        .post(
+            &format!("/admin/users/{first}/link"),
+            &[("csrf", &csrf), ("phone_number", "+1 202 555 0171")],
+        )
+        .await;
+    assert_eq!(linked.status(), 303);
+    assert_eq!(holder(&app, "+12025550171").await, Some(first.clone()));
+
+    let refused = browser
+        .post(
+            &format!("/admin/users/{admin}/status"),
+            &[("csrf", &csrf), ("status", "disabled")],
+        )
+        .await;
+    assert_eq!(refused.status(), 409, "an admin cannot lock themselves out");
+
+    let events = app.services.store.audit_events().await.unwrap();
+    let actor = format!("user:{admin}");
+    let by_admin = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e.action == action && e.actor == actor)
+            .count()
+    };
+    assert_eq!(by_admin("user.phone_moved"), 2);
+    assert_eq!(by_admin("user.phone_unlinked"), 1);
+    assert_eq!(by_admin("user.phone_linked"), 1);
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.actor == actor)
+            .all(|e| e.address == "127.0.0.1")
+    );
+}
+
+#[tokio::test]
+async fn clients_and_audiences_change_only_from_the_version_the_form_was_read_at() {
+    let app = spawn_app().await;
+    let admin = make_admin(&app, ADMIN_PHONE).await;
+    app.audience(
+        "https://orders.api.example.test",
+        &["orders:read", "orders:write"],
+    )
+    .await;
+    let client = app
+        .confidential_client(&["https://orders.api.example.test"], &["orders:read"])
+        .await;
+    let mut browser = ConsoleBrowser::new(&app);
+    browser.sign_in(ADMIN_PHONE).await;
+
+    let path = format!("/admin/clients/{}", client.id);
+    let page = browser.get(&path).await.text().await.unwrap();
+    let csrf = csrf_of(&page);
+    let version = hidden(&page, "version");
+    let form = |version: &str, name: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("version", version.to_owned()),
+            ("name", name.to_owned()),
+            ("audience", "https://orders.api.example.test".to_owned()),
+            ("scopes", "orders:read orders:write".to_owned()),
+        ]
+    };
+    let changed = browser
+        .post(&path, &borrowed(&form(&version, "Orders app")))
+        .await;
+    assert_eq!(changed.status(), 303);
+    let record = app
+        .services
+        .store
+        .client(&client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.name, "Orders app");
+    assert_eq!(record.scopes, ["orders:read", "orders:write"]);
+    assert!(!record.active, "the form left `enabled` unticked");
+
+    let stale = browser
+        .post(&path, &borrowed(&form(&version, "Someone else's name")))
+        .await;
+    assert_eq!(stale.status(), 409);
+    assert!(stale.text().await.unwrap().contains("Someone changed this"));
+    let record = app
+        .services
+        .store
+        .client(&client.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.name, "Orders app");
+
+    let edit = "/admin/audiences/edit?identifier=https%3A%2F%2Forders.api.example.test";
+    let page = browser.get(edit).await.text().await.unwrap();
+    let version = hidden(&page, "version");
+    let fields = |version: &str, ttl: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("identifier", "https://orders.api.example.test".to_owned()),
+            ("version", version.to_owned()),
+            (
+                "scopes",
+                "orders:read orders:write orders:refund".to_owned(),
+            ),
+            ("ttl", ttl.to_owned()),
+        ]
+    };
+    for (ttl, status) in [("ten", 400), ("1200", 303), ("600", 409)] {
+        let answer = browser
+            .post("/admin/audiences/edit", &borrowed(&fields(&version, ttl)))
+            .await;
+        assert_eq!(answer.status(), status, "ttl {ttl}");
+    }
+    let audience = app
+        .services
+        .store
+        .audience("https://orders.api.example.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(audience.access_token_ttl, 1200);
+    assert!(audience.scopes.contains(&"orders:refund".to_owned()));
+
+    let events = app.services.store.audit_events().await.unwrap();
+    let actor = format!("user:{admin}");
+    for action in ["client.updated", "client.disabled", "audience.updated"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == action && e.actor == actor),
+            "{action} in {events:?}"
+        );
+    }
+}

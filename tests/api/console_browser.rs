@@ -16,6 +16,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ADMIN_PHONE: &str = "+12025550150";
 const ADMIN_CODE: &str = "246810";
+const FIRST_PHONE: &str = "+12025550151";
+const SECOND_PHONE: &str = "+12025550152";
 
 /// chromedriver on a free loopback port, stopped when dropped.
 struct Driver {
@@ -179,6 +181,22 @@ async fn an_admin_works_through_the_console_in_chromium() {
         .await
         .unwrap();
 
+    // Two users, each with a number; the admin moves one number to the other user.
+    let setup = callsign::admin::Actor {
+        name: "test".into(),
+        address: String::new(),
+    };
+    let from = callsign::admin::users::create(&app.services, &setup, Some(FIRST_PHONE))
+        .await
+        .unwrap()
+        .user
+        .id;
+    let to = callsign::admin::users::create(&app.services, &setup, Some(SECOND_PHONE))
+        .await
+        .unwrap()
+        .user
+        .id;
+
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("console-screenshots")
         .join(callsign::crypto::random_id("run_"));
@@ -247,16 +265,48 @@ async fn an_admin_works_through_the_console_in_chromium() {
     assert!(s.source().await.contains("Orders backend"));
     s.screenshot("clients").await;
 
+    // Find the first user by a fragment of the number, and move the number to the second.
+    s.open("/admin/users").await;
+    s.fill("#phone", "555 0151").await;
+    s.click("main form button").await;
+    s.arrive(|path| path.starts_with("/admin/users?phone="))
+        .await;
+    let found = s.source().await;
+    assert!(
+        found.contains(&from) && !found.contains(&to),
+        "only the holder is found"
+    );
+    s.screenshot("users").await;
+    s.click(&format!("a[href$='/users/{from}']")).await;
+    s.arrive_at(&format!("/admin/users/{from}")).await;
+    s.fill("input[name=to]", &to).await;
+    s.screenshot("user-before-move").await;
+    s.click("form[action$='/move'] button").await;
+    s.arrive_at(&format!("/admin/users/{to}?done=moved")).await;
+    let moved = s.source().await;
+    assert!(moved.contains(FIRST_PHONE) && moved.contains(SECOND_PHONE));
+    s.screenshot("user-after-move").await;
+
     s.open("/admin/keys").await;
     assert!(s.source().await.contains("state-active"));
     s.screenshot("keys").await;
 
-    // Both changes are in the audit log, with the admin as actor.
+    // The changes are in the audit log, with the admin as actor; the move is recorded for
+    // both users.
     s.open("/admin/audit").await;
     let audit = s.source().await;
     assert!(audit.contains("audience.created"));
     assert!(audit.contains("client.created"));
+    assert_eq!(audit.matches("<td>user.phone_moved</td>").count(), 2);
     s.screenshot("audit").await;
+    s.fill("#action", "user.phone_moved").await;
+    s.click("main form button").await;
+    s.arrive(|path| path.starts_with("/admin/audit?action=user.phone_moved"))
+        .await;
+    let filtered = s.source().await;
+    assert!(filtered.contains(&from) && filtered.contains(&to));
+    assert!(!filtered.contains("client.created"));
+    s.screenshot("audit-moves").await;
 
     // Signing out ends the session.
     s.click("header button").await;

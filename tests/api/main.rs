@@ -2,6 +2,8 @@
 //! real HTTP.
 
 mod admin;
+mod admin_registrations;
+mod admin_users;
 mod authorize;
 mod cli;
 mod client_credentials;
@@ -14,6 +16,7 @@ mod keys;
 mod limits;
 mod logs;
 mod metrics;
+mod openapi_check;
 mod otp_start;
 mod properties;
 mod refresh;

@@ -58,6 +58,13 @@ async fn every_refresh_rotates_and_a_reused_token_revokes_the_family() {
     assert_eq!(introspect(&app, &acme, &at2).await["active"], true);
 
     assert_error(refresh(&app, &acme, &rt1, &[]).await, 400, "invalid_grant").await;
+    let events = app.services.store.audit_events().await.unwrap();
+    let reused = events
+        .iter()
+        .find(|e| e.action == "refresh_token.reused")
+        .expect("the reuse is in the audit trail");
+    assert_eq!(reused.actor, "server");
+    assert!(reused.detail.contains(&acme.id) && !reused.detail.contains(&rt1));
 
     assert_error(refresh(&app, &acme, &rt2, &[]).await, 400, "invalid_grant").await;
     assert_eq!(
