@@ -226,6 +226,28 @@ pub async fn move_phone(
     read(services, to).await
 }
 
+/// Lifts the lock that too many consecutive wrong codes put on a number; false when it was
+/// not locked, and then nothing is recorded.
+pub async fn unlock_phone(
+    services: &Services,
+    actor: &Actor,
+    phone_number: &str,
+) -> Result<(Phone, bool), ChangeError> {
+    let phone = parse_phone(services, phone_number)?;
+    let unlocked = services.store.unlock_phone(phone.e164()).await?;
+    if unlocked {
+        audit(
+            services,
+            actor,
+            "phone.unlocked",
+            phone.e164(),
+            String::new(),
+        )
+        .await?;
+    }
+    Ok((phone, unlocked))
+}
+
 /// Parses a number like every other part of callsign and names `phone_number` when it
 /// does not parse.
 fn parse_phone(services: &Services, input: &str) -> Result<Phone, ChangeError> {

@@ -462,3 +462,75 @@ async fn a_user_change_needs_the_current_etag() {
     .await;
     assert_eq!((status, body["field"].as_str()), (400, Some("status")));
 }
+
+#[tokio::test]
+async fn an_admin_unlocks_a_number_locked_by_wrong_codes() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.limits.max_consecutive_failures = 2;
+        c.otp.resend_after_seconds = 0;
+    })
+    .await;
+    let (_, token) = admin(&app).await;
+    let acme = app.acme().await;
+    let phone = "+12025550176";
+    assert_eq!(app.start_otp(&acme, phone).await.status(), 200);
+    for wrong in ["000000", "000001"] {
+        let answer = app.otp_grant(&acme, phone, wrong).await;
+        assert_error(answer, 400, "invalid_grant").await;
+    }
+    let locked = app.start_otp(&acme, phone).await;
+    assert_error(locked, 403, "access_denied").await;
+
+    let body = json!({"phone_number": "+1 202 555 0176"});
+    let (status, answer, _) = call(
+        &app,
+        "POST",
+        "/admin/v1/phones/unlock",
+        Some(&token),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"phone_number": phone, "unlocked": true}));
+    let (_, again, _) = call(
+        &app,
+        "POST",
+        "/admin/v1/phones/unlock",
+        Some(&token),
+        Some(body),
+    )
+    .await;
+    assert_eq!(again["unlocked"], false);
+    let (_, trail, _) = call(
+        &app,
+        "GET",
+        "/admin/v1/audit?action=phone.",
+        Some(&token),
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 2, "{trail}");
+    assert!(actions.contains(&"phone.locked") && actions.contains(&"phone.unlocked"));
+
+    assert_eq!(app.start_otp(&acme, phone).await.status(), 200);
+    let code = app.sms.latest_code(phone);
+    assert_eq!(app.otp_grant(&acme, phone, &code).await.status(), 200);
+
+    let bad = json!({"phone_number": "not a number"});
+    let (status, refused, _) = call(
+        &app,
+        "POST",
+        "/admin/v1/phones/unlock",
+        Some(&token),
+        Some(bad),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(refused["field"], "phone_number");
+}

@@ -138,6 +138,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::link_phone))
         .routes(routes!(users::unlink_phone))
         .routes(routes!(users::move_phone))
+        .routes(routes!(users::unlock_phone))
         .routes(routes!(
             registrations::list_audiences,
             registrations::create_audience

@@ -3,14 +3,14 @@
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use serde::Deserialize;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::{ErrorView, UserDetailView, UserList, UserView};
 use super::{Admin, AdminError, Segments, body, bounds, expected_version, query_error, tagged};
 use crate::admin::users::{self, UserDetail, UserStatus};
-use crate::http::AppState;
+use crate::http::{AppState, NoStoreJson};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -242,6 +242,48 @@ pub(super) async fn move_phone(
     )
     .await?;
     Ok(answer(StatusCode::OK, &detail))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UnlockInput {
+    phone_number: String,
+}
+
+/// The outcome of an unlock.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct UnlockView {
+    /// The number, E.164.
+    phone_number: String,
+    /// False when the number was not locked: nothing changed.
+    unlocked: bool,
+}
+
+/// Lifts the lock that too many consecutive wrong codes put on a number, so codes may be
+/// sent to it again.
+#[utoipa::path(
+    post, path = "/admin/v1/phones/unlock", tag = "users",
+    request_body = UnlockInput,
+    responses(
+        (status = 200, body = UnlockView),
+        (status = 400, body = ErrorView),
+    ),
+    security(("admin_token" = ["admin:write"]))
+)]
+pub(super) async fn unlock_phone(
+    State(state): State<AppState>,
+    admin: Admin,
+    bytes: Result<axum::body::Bytes, BytesRejection>,
+) -> Result<Response, AdminError> {
+    admin.require("admin:write")?;
+    let input: UnlockInput = body(bytes)?;
+    let (phone, unlocked) =
+        users::unlock_phone(&state.services, &admin.actor(), &input.phone_number).await?;
+    let view = UnlockView {
+        phone_number: phone.e164().to_owned(),
+        unlocked,
+    };
+    Ok(NoStoreJson(view).into_response())
 }
 
 fn answer(status: StatusCode, detail: &UserDetail) -> Response {
