@@ -23,6 +23,7 @@ use crate::store::ADMIN_ROLE;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/users", get(list).post(create))
+        .route("/admin/users/unlock", post(unlock))
         .route("/admin/users/{id}", get(show))
         .route("/admin/users/{id}/link", post(link))
         .route("/admin/users/{id}/unlink", post(unlink))
@@ -80,6 +81,7 @@ struct UsersPage {
 #[derive(Debug, Default, Deserialize)]
 struct Search {
     phone: Option<String>,
+    unlocked: Option<String>,
 }
 
 async fn row(services: &Services, detail: UserDetail) -> Result<UserRow, ChangeError> {
@@ -99,8 +101,12 @@ async fn list(
     Query(search): Query<Search>,
 ) -> Response {
     let services = &state.services;
+    let notice = search.unlocked.as_deref().map(|done| match done {
+        "yes" => "The number is unlocked: codes can be sent to it again.",
+        _ => "The number was not locked.",
+    });
     let search = search.phone.unwrap_or_default();
-    let frame = Frame::new(services, &console, "users");
+    let frame = Frame::new(services, &console, "users").with_notice(notice);
     let records = match users::list(services, Some(&search), 100, 0).await {
         Ok(records) => records,
         Err(error) => {
@@ -158,6 +164,30 @@ async fn create(
             console_path(services),
             detail.user.id
         )),
+        Err(error) => error_response(&error),
+    }
+}
+
+async fn unlock(
+    State(state): State<AppState>,
+    console: Console,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Response {
+    let services = &state.services;
+    let params = match console.form(body) {
+        Ok(params) => params,
+        Err(stale) => return stale.into_response(),
+    };
+    let phone = params
+        .single("phone_number")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    match users::unlock_phone(services, &console.actor(), phone).await {
+        Ok((_, unlocked)) => {
+            let done = if unlocked { "yes" } else { "no" };
+            see_other(&format!("{}/users?unlocked={done}", console_path(services)))
+        }
         Err(error) => error_response(&error),
     }
 }

@@ -731,3 +731,51 @@ async fn clients_and_audiences_change_only_from_the_version_the_form_was_read_at
         );
     }
 }
+
+#[tokio::test]
+async fn an_admin_unlocks_a_number_that_wrong_codes_locked() {
+    let app = spawn_app_with(|c| {
+        c.limits.max_consecutive_failures = 2;
+        c.otp.resend_after_seconds = 0;
+    })
+    .await;
+    let admin = make_admin(&app, ADMIN_PHONE).await;
+    let acme = app.acme().await;
+    let phone = "+12025550177";
+    assert_eq!(app.start_otp(&acme, phone).await.status(), 200);
+    for wrong in ["000000", "000001"] {
+        assert_eq!(app.otp_grant(&acme, phone, wrong).await.status(), 400);
+    }
+    assert_eq!(app.start_otp(&acme, phone).await.status(), 403);
+
+    let mut browser = ConsoleBrowser::new(&app);
+    browser.sign_in(ADMIN_PHONE).await;
+    let csrf = browser.csrf("/admin/users").await;
+    let unlocked = browser
+        .post(
+            "/admin/users/unlock",
+            &[("csrf", &csrf), ("phone_number", "+1 202 555 0177")],
+        )
+        .await;
+    assert_eq!(unlocked.status(), 303);
+    assert!(location(&unlocked).ends_with("/admin/users?unlocked=yes"));
+    assert_eq!(app.start_otp(&acme, phone).await.status(), 200);
+    let again = browser
+        .post(
+            "/admin/users/unlock",
+            &[("csrf", &csrf), ("phone_number", phone)],
+        )
+        .await;
+    assert!(location(&again).ends_with("/admin/users?unlocked=no"));
+    let page = browser.get("/admin/users?unlocked=no").await;
+    assert!(page.text().await.unwrap().contains("was not locked"));
+
+    let events = app.services.store.audit_events().await.unwrap();
+    let actor = format!("user:{admin}");
+    let unlocks: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "phone.unlocked")
+        .collect();
+    assert_eq!(unlocks.len(), 1);
+    assert_eq!(unlocks[0].actor, actor);
+}
