@@ -19,10 +19,12 @@ const ADMIN_CODE: &str = "246810";
 const FIRST_PHONE: &str = "+12025550151";
 const SECOND_PHONE: &str = "+12025550152";
 
-/// chromedriver on a free loopback port, stopped when dropped.
+/// chromedriver on a free loopback port with a fresh Chromium profile; stopped, with the
+/// browser it started, when dropped, even when the test fails half-way.
 struct Driver {
     child: Child,
     url: String,
+    profile: tempfile::TempDir,
 }
 
 impl Driver {
@@ -47,6 +49,7 @@ impl Driver {
         let driver = Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            profile: tempfile::tempdir().expect("a profile folder"),
         };
         // Wait until it answers: up to 20 seconds, in steps of 100 ms.
         let http = reqwest::Client::new();
@@ -60,7 +63,8 @@ impl Driver {
         panic!("chromedriver did not answer on {}", driver.url);
     }
 
-    async fn browser(&self, profile: &Path) -> Client {
+    async fn browser(&self) -> Client {
+        let profile = self.profile.path();
         let options = json!({
             "binary": CHROMIUM,
             "args": [
@@ -86,6 +90,28 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // chromedriver leaves its browser running when it is killed: stop every process
+        // started with this test's own profile folder.
+        let marker = format!("--user-data-dir={}", self.profile.path().display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let ours = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == marker.as_bytes());
+            if ours {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
     }
 }
 
@@ -202,9 +228,8 @@ async fn an_admin_works_through_the_console_in_chromium() {
         .join(callsign::crypto::random_id("run_"));
     std::fs::create_dir_all(&shots).unwrap();
     println!("screenshots: {}", shots.display());
-    let profile = tempfile::tempdir().unwrap();
     let mut s = Session {
-        browser: driver.browser(profile.path()).await,
+        browser: driver.browser().await,
         app: &app,
         shots,
         taken: 0,
