@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use crate::admin::roles;
 use crate::app::{Application, key_settings};
-use crate::clock::Clock;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock, format_utc};
 use crate::config::{Config, Settings};
 use crate::keys::{Keys, Purpose};
 use crate::phone::Phone;
@@ -72,6 +72,15 @@ pub enum AdminCommand {
         /// Add another admin client although bootstrap ran before.
         #[arg(long)]
         force: bool,
+    },
+    /// Give the admin console to the user holding a phone, creating the user when absent.
+    Grant {
+        /// The phone number, in international form (+44...).
+        #[arg(long, value_name = "E164")]
+        phone: String,
+        /// Take the role back instead, and end that user's console sessions.
+        #[arg(long)]
+        revoke: bool,
     },
 }
 
@@ -234,7 +243,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_client(out, &created);
             Ok(())
         }
+        Command::Admin(AdminCommand::Grant { phone, revoke }) => {
+            grant(&settings, out, &phone, revoke).await
+        }
     }
+}
+
+async fn grant(settings: &Settings, out: Output, phone: &str, revoke: bool) -> anyhow::Result<()> {
+    let phone = Phone::parse(phone, settings.default_region)
+        .map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+    let store = open(settings).await?;
+    let actor = cli_actor();
+    let change = if revoke {
+        roles::revoke_admin(&store, &SystemClock, &phone, &actor).await?
+    } else {
+        roles::grant_admin(&store, &SystemClock, &phone, &actor).await?
+    };
+    let value = json!({
+        "phone_number": phone.e164(),
+        "user_id": change.user_id,
+        "role": "admin",
+        "granted": !revoke && change.user_id.is_some(),
+        "changed": change.changed,
+        "created_user": change.created_user,
+    });
+    out.print(value, || {
+        let user = change.user_id.as_deref().unwrap_or("no user");
+        let e164 = phone.e164();
+        match (revoke, change.changed) {
+            (false, true) if change.created_user => {
+                format!("user {user} created for {e164} and given the admin role")
+            }
+            (false, true) => format!("user {user} ({e164}) now holds the admin role"),
+            (false, false) => format!("user {user} ({e164}) already holds the admin role"),
+            (true, true) => format!(
+                "user {user} ({e164}) no longer holds the admin role; its console sessions ended"
+            ),
+            (true, false) => format!("{user} ({e164}) does not hold the admin role"),
+        }
+    });
+    Ok(())
 }
 
 async fn serve(settings: Settings, out: Output) -> anyhow::Result<()> {
@@ -402,37 +450,5 @@ impl Output {
         } else {
             println!("{}", text());
         }
-    }
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time (civil-from-days, proleptic Gregorian).
-fn format_utc(seconds: i64) -> String {
-    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_utc;
-
-    #[test]
-    fn unix_times_format_as_utc_dates() {
-        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(format_utc(1_796_389_199), "2026-12-04 12:59:59 UTC");
     }
 }

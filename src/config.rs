@@ -49,6 +49,26 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub http: HttpConfig,
     pub limits: LimitsConfig,
+    pub console: ConsoleConfig,
+}
+
+/// Sessions of the admin console at `/admin`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// A session unused this long ends (sliding lifetime).
+    pub idle_timeout_seconds: u32,
+    /// No session lasts longer than this after signing in (absolute lifetime).
+    pub max_lifetime_seconds: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_seconds: 900,
+            max_lifetime_seconds: 8 * 3600,
+        }
+    }
 }
 
 /// Lifetimes of the browser flow's artefacts and of refresh tokens.
@@ -192,6 +212,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -420,6 +441,27 @@ impl Config {
                 self.http.request_timeout_seconds.into(),
             ),
             max_body_bytes: self.http.max_body_bytes,
+            console: self.console_settings()?,
+        })
+    }
+
+    fn console_settings(&self) -> Result<ConsoleSettings, ConfigError> {
+        let c = &self.console;
+        check_range(
+            "console.idle_timeout_seconds",
+            c.idle_timeout_seconds,
+            60,
+            86_400,
+        )?;
+        check_range(
+            "console.max_lifetime_seconds",
+            c.max_lifetime_seconds,
+            c.idle_timeout_seconds,
+            7 * 86_400,
+        )?;
+        Ok(ConsoleSettings {
+            idle_timeout: i64::from(c.idle_timeout_seconds),
+            max_lifetime: i64::from(c.max_lifetime_seconds),
         })
     }
 
@@ -525,6 +567,14 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub request_timeout: std::time::Duration,
     pub max_body_bytes: usize,
+    pub console: ConsoleSettings,
+}
+
+/// Validated `[console]` settings, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleSettings {
+    pub idle_timeout: i64,
+    pub max_lifetime: i64,
 }
 
 /// Validated `[tokens]` settings, in seconds.

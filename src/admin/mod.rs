@@ -5,13 +5,29 @@
 //! front end (the REST API under `/admin/v1`, a server-rendered console) makes exactly the
 //! same checks and leaves the same trail. [`api`] is the REST front end: a resource server
 //! of callsign's own whose callers present RFC 9068 access tokens for the issuer's admin
-//! audience; `admin:read` lets them read and `admin:write` change.
+//! audience; `admin:read` lets them read and `admin:write` change. `console` is the web
+//! front end at `/admin`: server-rendered pages for people who hold the admin role
+//! ([`roles`]), signed in with their phone.
 
 mod api;
+mod console;
+mod people;
 pub mod registrations;
+pub mod roles;
+mod session;
 pub mod users;
 
-pub use api::{openapi, router};
+pub use api::openapi;
+pub use console::CONSOLE_CLIENT_ID;
+
+use axum::Router;
+
+use crate::http::AppState;
+
+/// The admin API and the console.
+pub fn router() -> Router<AppState> {
+    Router::new().merge(api::router()).merge(console::router())
+}
 
 use crate::registry::RegistryError;
 use crate::services::Services;

@@ -17,6 +17,7 @@ macro_rules! on_backend {
 }
 
 mod admin;
+mod console;
 mod flows;
 mod keys;
 mod limits;
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::FromRow;
 
 pub use admin::{AuditFilter, Dependants, Versioned};
+pub use console::{ADMIN_ROLE, ConsoleSession, Counts, NewConsoleSession};
 pub use flows::{CodeRecord, LoginRequest, RefreshRecord};
 pub use keys::AuditEvent;
 pub use users::{LinkOutcome, PhoneLink, UserPhone};

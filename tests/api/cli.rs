@@ -248,3 +248,54 @@ fn serve_starts_on_the_embedded_default_and_prints_where_it_listens() {
     assert!(issuer.starts_with("http://127.0.0.1:"));
     assert!(dir.path().join("callsign.db").exists());
 }
+
+#[test]
+fn an_operator_grants_and_takes_back_the_admin_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+
+    let granted = json(&callsign(
+        path,
+        &["--json", "admin", "grant", "--phone", "+1 202 555 0160"],
+        &[],
+    ));
+    assert_eq!(granted["phone_number"], "+12025550160");
+    assert_eq!(granted["granted"], true);
+    assert_eq!(granted["changed"], true);
+    assert_eq!(granted["created_user"], true);
+    let user_id = granted["user_id"].as_str().unwrap().to_owned();
+
+    let again = json(&callsign(
+        path,
+        &["--json", "admin", "grant", "--phone", "+12025550160"],
+        &[],
+    ));
+    assert_eq!(again["user_id"], user_id.as_str());
+    assert_eq!(again["changed"], false);
+    assert_eq!(again["created_user"], false);
+
+    let revoked = json(&callsign(
+        path,
+        &[
+            "--json",
+            "admin",
+            "grant",
+            "--phone",
+            "+12025550160",
+            "--revoke",
+        ],
+        &[],
+    ));
+    assert_eq!(revoked["granted"], false);
+    assert_eq!(revoked["changed"], true);
+    assert_eq!(revoked["user_id"], user_id.as_str());
+
+    let text = callsign(path, &["admin", "grant", "--phone", "+12025550160"], &[]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("now holds the admin role"), "{text}");
+
+    let bad = callsign(path, &["admin", "grant", "--phone", "not a phone"], &[]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--phone"));
+}

@@ -7,6 +7,8 @@ mod admin_users;
 mod authorize;
 mod cli;
 mod client_credentials;
+mod console;
+mod console_browser;
 mod helpers;
 mod instances;
 mod introspect_revoke;
