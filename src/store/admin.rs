@@ -283,13 +283,32 @@ impl Store {
               AND NOT EXISTS (SELECT 1 FROM client_audiences WHERE audience = $1)
               AND NOT EXISTS (SELECT 1 FROM clients WHERE default_audience = $1)
             RETURNING 0"#;
-        let deleted = on_backend!(self, pool => {
-            sqlx::query_scalar::<_, i32>(DELETE)
-                .bind(identifier)
-                .bind(expected)
-                .fetch_optional(pool)
-                .await
-        })?;
+        // PostgreSQL checks the subqueries against the snapshot the statement started with,
+        // so a client given the audience by a transaction that commits meanwhile would be
+        // missed and lose it to the cascade. Locking the row first waits for any such
+        // transaction (its foreign key holds a share lock on the row), and the removal
+        // then sees it. SQLite runs one writer at a time and needs no lock.
+        const LOCK: &str = "SELECT 1 FROM audiences WHERE identifier = $1 FOR UPDATE";
+        let deleted = match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i32>(DELETE)
+                    .bind(identifier)
+                    .bind(expected)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(LOCK).bind(identifier).execute(&mut *tx).await?;
+                let deleted = sqlx::query_scalar::<_, i32>(DELETE)
+                    .bind(identifier)
+                    .bind(expected)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                deleted
+            }
+        };
         self.versioned(Table::Audiences, identifier, deleted.map(i64::from))
             .await
     }

@@ -549,3 +549,51 @@ async fn an_audience_taken_from_a_client_is_taken_from_its_refreshes() {
         "{claims}"
     );
 }
+
+#[tokio::test]
+async fn an_audience_removed_while_a_client_is_given_it_is_a_conflict_for_one_of_them() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let (_, token) = admin(&app).await;
+    let shop = app.acme().await;
+    let client_path = format!("/admin/v1/clients/{}", shop.id);
+
+    // The two requests race; whichever loses must say so with 409 (or 400 for an audience
+    // already gone when the change is checked), never 412 or 500, and never both succeed.
+    for round in 0..24 {
+        let identifier = format!("race-{round}");
+        let body = json!({"identifier": identifier, "scopes": []});
+        let (status, answer, _) = call(
+            &app,
+            "POST",
+            "/admin/v1/audiences",
+            Some(&token),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+        let change = json!({"audiences": [ORDERS, identifier]});
+        let give = {
+            let (app, token, path) = (app.clone(), token.clone(), client_path.clone());
+            tokio::spawn(async move {
+                call_if(&app, "PATCH", &path, Some(&token), Some(change), Some("*")).await
+            })
+        };
+        let remove = {
+            let (app, token, path) = (app.clone(), token.clone(), audience_path(&identifier));
+            tokio::spawn(async move { delete(&app, &token, &path).await })
+        };
+        let (given, _, _) = give.await.unwrap();
+        let (removed, answer) = remove.await.unwrap();
+
+        let (_, client, _) = call(&app, "GET", &client_path, Some(&token), None).await;
+        let holds = client["audiences"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(identifier));
+        match (given, removed) {
+            (200, 409) => assert!(holds, "{client}"),
+            (400 | 409, 204) => assert!(!holds, "{client}"),
+            other => panic!("round {round}: {other:?}, {answer}, {client}"),
+        }
+    }
+}

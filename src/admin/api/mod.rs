@@ -276,6 +276,11 @@ impl From<ChangeError> for AdminError {
             ChangeError::NotFound => AdminError::NotFound,
             ChangeError::Conflict(description) => AdminError::Conflict(description),
             ChangeError::VersionMismatch => AdminError::PreconditionFailed,
+            // Something the change names, such as an audience, was removed while the
+            // change was being made.
+            ChangeError::Store(StoreError::MissingReference) => AdminError::Conflict(
+                "something the change refers to was removed meanwhile; read it again".into(),
+            ),
             ChangeError::Store(e) => e.into(),
         }
     }
