@@ -427,10 +427,12 @@ fn expected_version(headers: &HeaderMap) -> Result<Expected, AdminError> {
     if value == "*" {
         return Ok(Expected::Any);
     }
-    // A weak tag or a list never matches a single strong version.
+    // A weak tag or a list never matches a single strong version, and tags compare
+    // character by character: `"+2"` or `"02"` is not `"2"`.
     value
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
+        .filter(|v| v.bytes().all(|b| b.is_ascii_digit()) && (*v == "0" || !v.starts_with('0')))
         .and_then(|v| v.parse::<i64>().ok())
         .map(Expected::Version)
         .ok_or(AdminError::PreconditionFailed)
