@@ -597,3 +597,55 @@ async fn an_audience_removed_while_a_client_is_given_it_is_a_conflict_for_one_of
         }
     }
 }
+
+#[tokio::test]
+async fn searches_and_filters_take_their_text_literally() {
+    let app = spawn_app().await;
+    let (_, token) = admin(&app).await;
+    let web = web_client(&app, true).await;
+    let scope = [("scope", "openid offline_access orders:read")];
+    let code = code_for(&app, &web, "+12025550186", &scope).await;
+    let redeemed = redeem(&app, &web, &code, &[]).await;
+    assert_eq!(redeemed.status(), 200);
+    // `_` is a wildcard of SQL's LIKE; this identifier must not count the live refresh
+    // token for the orders API as its own.
+    let lookalike = "https://orders_api.example.test";
+    let body = json!({"identifier": lookalike});
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/admin/v1/audiences",
+        Some(&token),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let (status, answer) = delete(&app, &token, &audience_path(lookalike)).await;
+
+    assert_eq!(status, 204, "{answer}");
+    for search in ["%25", "_"] {
+        let path = format!("/admin/v1/clients?search={search}");
+        let (status, found, _) = call(&app, "GET", &path, Some(&token), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(found["items"], json!([]), "{search}");
+    }
+    let (_, events, _) = call(
+        &app,
+        "GET",
+        "/admin/v1/audit?action=%25.",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(events["items"], json!([]));
+    let (_, events, _) = call(
+        &app,
+        "GET",
+        "/admin/v1/audit?action=audience.",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 2, "{events}");
+}
