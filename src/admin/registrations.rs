@@ -9,7 +9,7 @@ use super::{Actor, ChangeError, Expected, audit, settled};
 use crate::grants::OPENID_SCOPES;
 use crate::registry::{self, NewClient, admin_audience};
 use crate::services::Services;
-use crate::store::{AudienceRecord, ClientKind, ClientRecord};
+use crate::store::{AudienceRecord, ClientKind, ClientRecord, Versioned};
 
 /// The members of a client that can change; `None` keeps the current value. The kind
 /// (public or confidential) cannot change: register a new client instead.
@@ -281,13 +281,7 @@ pub async fn delete_audience(
             "the admin API's own audience cannot be deleted".into(),
         ));
     }
-    let clients = store.clients_of_audience(identifier).await?;
-    if !clients.is_empty() {
-        return Err(ChangeError::Conflict(format!(
-            "audience {identifier} is used by clients {}; take it from them first",
-            clients.join(", ")
-        )));
-    }
+    refuse_if_used(services, identifier).await?;
     let live = store
         .live_grants_for_audience(identifier, services.clock.now())
         .await?;
@@ -296,7 +290,15 @@ pub async fn delete_audience(
             "{live} live refresh tokens or authorization codes are for audience {identifier}"
         )));
     }
-    settled(store.delete_audience(identifier, current.version).await?)?;
+    match store.delete_audience(identifier, current.version).await? {
+        // A client may have been given the audience since the check above; the removal
+        // then found it in use, which is a conflict rather than a stale version.
+        Versioned::Stale => {
+            refuse_if_used(services, identifier).await?;
+            return Err(ChangeError::VersionMismatch);
+        }
+        outcome => settled(outcome)?,
+    };
     Ok(audit(
         services,
         actor,
@@ -305,4 +307,16 @@ pub async fn delete_audience(
         String::new(),
     )
     .await?)
+}
+
+/// Refuses the removal of an audience that a client is allowed or has as its default.
+async fn refuse_if_used(services: &Services, identifier: &str) -> Result<(), ChangeError> {
+    let clients = services.store.clients_of_audience(identifier).await?;
+    if clients.is_empty() {
+        return Ok(());
+    }
+    Err(ChangeError::Conflict(format!(
+        "audience {identifier} is used by clients {}; take it from them first",
+        clients.join(", ")
+    )))
 }

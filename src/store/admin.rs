@@ -72,7 +72,7 @@ impl Store {
         const SELECT: &str = r#"
             SELECT id
             FROM clients
-            WHERE $1 = '' OR id = $1 OR LOWER(name) LIKE '%' || LOWER($1) || '%'
+            WHERE $1 = '' OR id = $1 OR LOWER(name) LIKE ('%' || LOWER($4) || '%') ESCAPE '\'
             ORDER BY created_at, id
             LIMIT $2 OFFSET $3"#;
         let search = search.unwrap_or_default();
@@ -81,6 +81,7 @@ impl Store {
                 .bind(search)
                 .bind(limit)
                 .bind(offset)
+                .bind(literal_pattern(search))
                 .fetch_all(pool)
                 .await
         })?;
@@ -110,7 +111,7 @@ impl Store {
         const SELECT: &str = r#"
             SELECT at, actor, action, subject, detail, address
             FROM audit_events
-            WHERE ($1 = '' OR action = $1 OR action LIKE $1 || '%' AND $1 LIKE '%.')
+            WHERE ($1 = '' OR action = $1 OR action LIKE ($8 || '%') ESCAPE '\' AND $1 LIKE '%.')
               AND ($2 = '' OR actor = $2)
               AND ($3 = '' OR subject = $3)
               AND at >= $4 AND at <= $5
@@ -125,6 +126,7 @@ impl Store {
                 .bind(filter.until.unwrap_or(i64::MAX))
                 .bind(filter.limit)
                 .bind(filter.offset)
+                .bind(literal_pattern(&filter.action))
                 .fetch_all(pool)
                 .await
         })?)
@@ -244,14 +246,18 @@ impl Store {
             SELECT
               (SELECT COUNT(*) FROM refresh_tokens r
                JOIN token_families f ON f.id = r.family_id
-               WHERE ' ' || r.audiences || ' ' LIKE '% ' || $1 || ' %'
+               WHERE ' ' || r.audiences || ' ' LIKE ('% ' || $1 || ' %') ESCAPE '\'
                  AND r.used_at IS NULL AND r.expires_at > $2 AND f.revoked_at IS NULL)
             + (SELECT COUNT(*) FROM authorization_codes c
                JOIN token_families f ON f.id = c.family_id
-               WHERE ' ' || c.audiences || ' ' LIKE '% ' || $1 || ' %'
+               WHERE ' ' || c.audiences || ' ' LIKE ('% ' || $1 || ' %') ESCAPE '\'
                  AND c.consumed_at IS NULL AND c.expires_at > $2 AND f.revoked_at IS NULL)"#;
         Ok(on_backend!(self, pool => {
-            sqlx::query_scalar::<_, i64>(COUNT).bind(identifier).bind(now).fetch_one(pool).await
+            sqlx::query_scalar::<_, i64>(COUNT)
+                .bind(literal_pattern(identifier))
+                .bind(now)
+                .fetch_one(pool)
+                .await
         })?)
     }
 
@@ -287,13 +293,32 @@ impl Store {
               AND NOT EXISTS (SELECT 1 FROM client_audiences WHERE audience = $1)
               AND NOT EXISTS (SELECT 1 FROM clients WHERE default_audience = $1)
             RETURNING 0"#;
-        let deleted = on_backend!(self, pool => {
-            sqlx::query_scalar::<_, i32>(DELETE)
-                .bind(identifier)
-                .bind(expected)
-                .fetch_optional(pool)
-                .await
-        })?;
+        // PostgreSQL checks the subqueries against the snapshot the statement started with,
+        // so a client given the audience by a transaction that commits meanwhile would be
+        // missed and lose it to the cascade. Locking the row first waits for any such
+        // transaction (its foreign key holds a share lock on the row), and the removal
+        // then sees it. SQLite runs one writer at a time and needs no lock.
+        const LOCK: &str = "SELECT 1 FROM audiences WHERE identifier = $1 FOR UPDATE";
+        let deleted = match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i32>(DELETE)
+                    .bind(identifier)
+                    .bind(expected)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(LOCK).bind(identifier).execute(&mut *tx).await?;
+                let deleted = sqlx::query_scalar::<_, i32>(DELETE)
+                    .bind(identifier)
+                    .bind(expected)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                deleted
+            }
+        };
         if deleted.is_some() {
             self.catalogue
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -334,4 +359,17 @@ pub(super) enum Table {
     Audiences,
     Clients,
     Users,
+}
+
+/// `text` as a `LIKE` pattern that matches only itself, for use with `ESCAPE '\'`: an
+/// audience identifier may hold `_` or `%`, and a search is taken literally.
+fn literal_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
 }

@@ -268,6 +268,12 @@ async fn bad_admin_input_is_named_and_changes_nothing() {
             "grant_types",
         ),
         ("/admin/v1/clients", json!({"name": ""}), 400, "name"),
+        (
+            "/admin/v1/clients",
+            json!({"name": "x".repeat(20_000)}),
+            413,
+            "body",
+        ),
     ];
     for (path, input, status, field) in cases {
         let (got, body, _) = call(&app, "POST", path, Some(&token), Some(input.clone())).await;

@@ -581,3 +581,103 @@ async fn discovery_lists_the_scopes_an_admin_gives_and_takes_at_once() {
     );
     assert!(!removed.contains(&"ledger:audit".to_owned()), "{removed:?}");
 }
+
+#[tokio::test]
+async fn an_audience_removed_while_a_client_is_given_it_is_a_conflict_for_one_of_them() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let (_, token) = admin(&app).await;
+    let shop = app.acme().await;
+    let client_path = format!("/admin/v1/clients/{}", shop.id);
+
+    // The two requests race; whichever loses must say so with 409 (or 400 for an audience
+    // already gone when the change is checked), never 412 or 500, and never both succeed.
+    for round in 0..24 {
+        let identifier = format!("race-{round}");
+        let body = json!({"identifier": identifier, "scopes": []});
+        let (status, answer, _) = call(
+            &app,
+            "POST",
+            "/admin/v1/audiences",
+            Some(&token),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+        let change = json!({"audiences": [ORDERS, identifier]});
+        let give = {
+            let (app, token, path) = (app.clone(), token.clone(), client_path.clone());
+            tokio::spawn(async move {
+                call_if(&app, "PATCH", &path, Some(&token), Some(change), Some("*")).await
+            })
+        };
+        let remove = {
+            let (app, token, path) = (app.clone(), token.clone(), audience_path(&identifier));
+            tokio::spawn(async move { delete(&app, &token, &path).await })
+        };
+        let (given, _, _) = give.await.unwrap();
+        let (removed, answer) = remove.await.unwrap();
+
+        let (_, client, _) = call(&app, "GET", &client_path, Some(&token), None).await;
+        let holds = client["audiences"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(identifier));
+        match (given, removed) {
+            (200, 409) => assert!(holds, "{client}"),
+            (400 | 409, 204) => assert!(!holds, "{client}"),
+            other => panic!("round {round}: {other:?}, {answer}, {client}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn searches_and_filters_take_their_text_literally() {
+    let app = spawn_app().await;
+    let (_, token) = admin(&app).await;
+    let web = web_client(&app, true).await;
+    let scope = [("scope", "openid offline_access orders:read")];
+    let code = code_for(&app, &web, "+12025550186", &scope).await;
+    let redeemed = redeem(&app, &web, &code, &[]).await;
+    assert_eq!(redeemed.status(), 200);
+    // `_` is a wildcard of SQL's LIKE; this identifier must not count the live refresh
+    // token for the orders API as its own.
+    let lookalike = "https://orders_api.example.test";
+    let body = json!({"identifier": lookalike});
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/admin/v1/audiences",
+        Some(&token),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let (status, answer) = delete(&app, &token, &audience_path(lookalike)).await;
+
+    assert_eq!(status, 204, "{answer}");
+    for search in ["%25", "_"] {
+        let path = format!("/admin/v1/clients?search={search}");
+        let (status, found, _) = call(&app, "GET", &path, Some(&token), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(found["items"], json!([]), "{search}");
+    }
+    let (_, events, _) = call(
+        &app,
+        "GET",
+        "/admin/v1/audit?action=%25.",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(events["items"], json!([]));
+    let (_, events, _) = call(
+        &app,
+        "GET",
+        "/admin/v1/audit?action=audience.",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 2, "{events}");
+}

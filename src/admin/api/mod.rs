@@ -60,8 +60,8 @@ pub fn openapi() -> OpenApi {
 
 /// Adds what every operation shares: the 401 and 403 answers about the token (RFC 6750
 /// §3.1) with the challenge in `WWW-Authenticate`, a 400 wherever a path segment or query
-/// parameter can be malformed, and a description for each answer that has none (OpenAPI 3.1
-/// requires one), the status's reason phrase.
+/// parameter can be malformed, a 413 wherever a body is read, and a description for each
+/// answer that has none (OpenAPI 3.1 requires one), the status's reason phrase.
 fn complete(document: &mut OpenApi) {
     let answer = |description: &str| {
         let error = Ref::from_schema_name("ErrorView");
@@ -76,6 +76,13 @@ fn complete(document: &mut OpenApi) {
     };
     let unauthorized = answer("no token, or one that is not a valid admin token");
     let forbidden = answer("the token lacks the scope the operation needs");
+    let too_large = ResponseBuilder::new()
+        .description("the body is over the server's size limit")
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorView"))),
+        )
+        .build();
     let bad_request = ResponseBuilder::new()
         .description("a malformed path segment or query parameter, named in `field`")
         .content(
@@ -92,9 +99,13 @@ fn complete(document: &mut OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let has_body = operation.request_body.is_some();
             let responses = &mut operation.responses.responses;
             if has_parameters && !responses.contains_key("400") {
                 responses.insert("400".into(), bad_request.clone().into());
+            }
+            if has_body {
+                responses.insert("413".into(), too_large.clone().into());
             }
             responses.insert("401".into(), unauthorized.clone().into());
             responses.insert("403".into(), forbidden.clone().into());
@@ -180,6 +191,8 @@ pub enum AdminError {
         field: &'static str,
         problem: String,
     },
+    /// RFC 9110 §15.5.14: the body is over `[http] max_body_bytes`.
+    TooLarge,
     NotFound,
     /// The request conflicts with the current state, described in full.
     Conflict(String),
@@ -225,6 +238,11 @@ impl IntoResponse for AdminError {
             AdminError::Invalid { field, problem } => (
                 StatusCode::BAD_REQUEST,
                 json!({"error": "invalid_request", "error_description": problem, "field": field}),
+                None,
+            ),
+            AdminError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"error": "invalid_request", "error_description": "the body is too large", "field": "body"}),
                 None,
             ),
             AdminError::NotFound => plain(
@@ -276,6 +294,11 @@ impl From<ChangeError> for AdminError {
             ChangeError::NotFound => AdminError::NotFound,
             ChangeError::Conflict(description) => AdminError::Conflict(description),
             ChangeError::VersionMismatch => AdminError::PreconditionFailed,
+            // Something the change names, such as an audience, was removed while the
+            // change was being made.
+            ChangeError::Store(StoreError::MissingReference) => AdminError::Conflict(
+                "something the change refers to was removed meanwhile; read it again".into(),
+            ),
             ChangeError::Store(e) => e.into(),
         }
     }
@@ -404,10 +427,12 @@ fn expected_version(headers: &HeaderMap) -> Result<Expected, AdminError> {
     if value == "*" {
         return Ok(Expected::Any);
     }
-    // A weak tag or a list never matches a single strong version.
+    // A weak tag or a list never matches a single strong version, and tags compare
+    // character by character: `"+2"` or `"02"` is not `"2"`.
     value
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
+        .filter(|v| v.bytes().all(|b| b.is_ascii_digit()) && (*v == "0" || !v.starts_with('0')))
         .and_then(|v| v.parse::<i64>().ok())
         .map(Expected::Version)
         .ok_or(AdminError::PreconditionFailed)
@@ -501,7 +526,13 @@ fn body<T: serde::de::DeserializeOwned>(
         field: "body",
         problem,
     };
-    let bytes = bytes.map_err(|rejection| invalid(rejection.body_text()))?;
+    let bytes = bytes.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AdminError::TooLarge
+        } else {
+            invalid(rejection.body_text())
+        }
+    })?;
     serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
 }
 

@@ -260,6 +260,7 @@ pub(super) struct ClientInput {
     responses(
         (status = 201, body = CreatedClientView, headers(("ETag" = String))),
         (status = 400, body = ErrorView),
+        (status = 409, description = "an audience it names was removed meanwhile", body = ErrorView),
     ),
     security(("admin_token" = ["admin:write"]))
 )]
@@ -363,6 +364,7 @@ pub(super) struct ClientUpdate {
         (status = 200, body = ClientView, headers(("ETag" = String))),
         (status = 400, body = ErrorView),
         (status = 404, body = ErrorView),
+        (status = 409, description = "an audience it names was removed meanwhile", body = ErrorView),
         (status = 412, body = ErrorView),
         (status = 428, body = ErrorView),
     ),
