@@ -72,18 +72,21 @@ pub async fn update_client(
             .unwrap_or_else(|| current.redirect_uris.clone()),
         first_party: changes.first_party.unwrap_or(current.first_party),
     };
-    let checked = registry::check_client(store, new).await?;
-    let updated = ClientRecord {
-        name: checked.name,
-        grant_types: checked.grant_types,
-        audiences: checked.audiences,
-        audience_records: checked.audience_records,
-        default_audience: checked.default_audience,
-        scopes: checked.scopes,
-        redirect_uris: checked.redirect_uris,
-        first_party: checked.first_party,
-        active: changes.active.unwrap_or(current.active),
-        ..current.clone()
+    // Disabling or enabling alone leaves the registration as it is, so it needs no check:
+    // cutting a client off must work even when its settings have gone stale around it
+    // (say, an audience lost a scope the client still lists).
+    let status_only = ClientChanges {
+        active: None,
+        ..changes.clone()
+    }
+    .is_empty();
+    let updated = if status_only {
+        ClientRecord {
+            active: changes.active.unwrap_or(current.active),
+            ..current.clone()
+        }
+    } else {
+        changed_client(store, &current, new, &changes).await?
     };
     let actions = client_actions(&current, &updated);
     // Nothing to change: the version stays, and so does every ETag a caller holds.
@@ -96,6 +99,41 @@ pub async fn update_client(
         audit(services, actor, action, id, changed).await?;
     }
     Ok(ClientRecord { version, ..updated })
+}
+
+impl ClientChanges {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.grant_types.is_none()
+            && self.audiences.is_none()
+            && self.default_audience.is_none()
+            && self.scopes.is_none()
+            && self.redirect_uris.is_none()
+            && self.first_party.is_none()
+            && self.active.is_none()
+    }
+}
+
+/// The client after `changes`, checked as a registration would be.
+async fn changed_client(
+    store: &crate::store::Store,
+    current: &ClientRecord,
+    new: NewClient,
+    changes: &ClientChanges,
+) -> Result<ClientRecord, ChangeError> {
+    let checked = registry::check_client(store, new).await?;
+    Ok(ClientRecord {
+        name: checked.name,
+        grant_types: checked.grant_types,
+        audiences: checked.audiences,
+        audience_records: checked.audience_records,
+        default_audience: checked.default_audience,
+        scopes: checked.scopes,
+        redirect_uris: checked.redirect_uris,
+        first_party: checked.first_party,
+        active: changes.active.unwrap_or(current.active),
+        ..current.clone()
+    })
 }
 
 /// The audit events a client change makes: a status change is an event of its own.

@@ -408,3 +408,28 @@ async fn a_person_signed_in_through_an_app_never_administers() {
 
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn unknown_admin_paths_and_methods_answer_json() {
+    let app = spawn_app().await;
+    let (_, token) = admin(&app).await;
+    let cases = [
+        ("GET", "/admin/v1/nothing", 404, "not_found"),
+        ("GET", "/admin/v1/users/usr_x/nothing/else", 404, "not_found"),
+        ("PUT", "/admin/v1/users/usr_x", 405, "invalid_request"),
+        ("DELETE", "/admin/v1/keys", 405, "invalid_request"),
+    ];
+    for (method, path, status, error) in cases {
+        let response = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], error, "{method} {path}");
+    }
+}

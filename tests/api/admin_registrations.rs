@@ -681,3 +681,38 @@ async fn searches_and_filters_take_their_text_literally() {
     .await;
     assert_eq!(events["items"].as_array().unwrap().len(), 2, "{events}");
 }
+
+#[tokio::test]
+async fn a_client_can_always_be_disabled_even_when_its_settings_went_stale() {
+    let app = spawn_app().await;
+    let (_, token) = admin(&app).await;
+    app.audience(ORDERS, &["orders:read"]).await;
+    let shop = app.confidential_client(&[ORDERS], &["orders:read"]).await;
+    // The scope the client lists is no longer defined, as after a change that raced.
+    let removed = app
+        .scalar(
+            "DELETE FROM audience_scopes WHERE scope = 'orders:read' \
+             RETURNING CAST(1 AS BIGINT)",
+        )
+        .await;
+    assert_eq!(removed, 1);
+    let path = format!("/admin/v1/clients/{}", shop.id);
+
+    let rename = json!({"name": "Shop"});
+    let (status, answer, _) =
+        call_if(&app, "PATCH", &path, Some(&token), Some(rename), Some("*")).await;
+    assert_eq!(
+        status, 400,
+        "other changes still pass every check: {answer}"
+    );
+
+    let disable = json!({"active": false});
+    let (status, answer, _) =
+        call_if(&app, "PATCH", &path, Some(&token), Some(disable), Some("*")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["active"], false);
+    let mut form = shop.auth();
+    form.push(("grant_type", "client_credentials".to_owned()));
+    let refused = app.post_form("/token", &form).await;
+    assert_error(refused, 401, "invalid_client").await;
+}

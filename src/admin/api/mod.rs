@@ -41,13 +41,20 @@ pub fn router() -> Router<AppState> {
     let (router, mut document) = documented_routes().split_for_parts();
     complete(&mut document);
     let document = std::sync::Arc::new(document);
-    router.route(
-        "/admin/v1/openapi.json",
-        axum::routing::get(move |State(state): State<AppState>| {
-            let document = document.clone();
-            async move { serve_openapi(&document, &state.services.issuer) }
-        }),
-    )
+    router
+        .route(
+            "/admin/v1/openapi.json",
+            axum::routing::get(move |State(state): State<AppState>| {
+                let document = document.clone();
+                async move { serve_openapi(&document, &state.services.issuer) }
+            }),
+        )
+        // Every answer under /admin/v1 is JSON, unknown paths and methods included.
+        .route(
+            "/admin/v1/{*rest}",
+            axum::routing::any(|| async { AdminError::NotFound }),
+        )
+        .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
 }
 
 /// The OpenAPI 3.1 document of `/admin/v1`, as `GET /admin/v1/openapi.json` serves it
@@ -196,6 +203,8 @@ pub enum AdminError {
     NotFound,
     /// The request conflicts with the current state, described in full.
     Conflict(String),
+    /// The path exists, but not with this method.
+    MethodNotAllowed,
     /// RFC 6585 §3: the change needs `If-Match`.
     PreconditionRequired,
     /// RFC 9110 §15.5.13: `If-Match` names another version.
@@ -244,6 +253,11 @@ impl IntoResponse for AdminError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"error": "invalid_request", "error_description": "the body is too large", "field": "body"}),
                 None,
+            ),
+            AdminError::MethodNotAllowed => plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "this resource does not take that method".into(),
             ),
             AdminError::NotFound => plain(
                 StatusCode::NOT_FOUND,
