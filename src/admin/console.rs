@@ -22,11 +22,11 @@ use super::{Actor, ChangeError, Expected};
 use crate::clock::format_utc;
 use crate::crypto::constant_time_eq;
 use crate::grants::GrantError;
-use crate::grants::sms_otp::{OtpStart, start, verify_code};
+use crate::grants::sms_otp::{OtpStart, start_from_page, verify_code};
 use crate::http::AppState;
 use crate::http::extract::{Params, Peer, parse_form};
 use crate::keys::Purpose;
-use crate::limits::{self, LimitError, source_address};
+use crate::limits::source_address;
 use crate::phone::Phone;
 use crate::registry::{self, NewAudience, NewClient, RegistryError};
 use crate::services::Services;
@@ -333,19 +333,9 @@ async fn submit_phone(
     };
     // The same answer whether or not the phone is known: the role is checked only once
     // the code has proved the phone.
-    match start(services, &client, request).await {
-        Ok(_)
-        | Err(GrantError::Limit(LimitError::Limited {
-            reason: limits::Refusal::Cooldown,
-            ..
-        })) => {}
-        Err(GrantError::Limit(LimitError::Limited { .. })) => return retry("wait"),
-        Err(GrantError::Limit(LimitError::Suspended)) => return retry("locked"),
-        Err(GrantError::Limit(LimitError::RegionNotAllowed | LimitError::NumberTypeRefused(_))) => {
-            return retry("phone");
-        }
-        Err(GrantError::SmsUnavailable { .. }) => return retry("unavailable"),
-        Err(GrantError::PhoneInvalid(_)) => return retry("phone"),
+    match start_from_page(services, &client, request).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => return retry(reason),
         Err(e) => return server_error(&e),
     }
     if let Err(e) = services.store.set_console_phone(&hash, phone.e164()).await {
@@ -789,15 +779,7 @@ async fn create_audience(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
-    let text = |name: &'static str| {
-        params
-            .single(name)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
+    let text = |name: &'static str| params.text(name);
     let form = AudienceForm {
         identifier: text("identifier"),
         scopes: text("scopes"),
@@ -916,15 +898,7 @@ async fn update_audience(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
-    let text = |name: &'static str| {
-        params
-            .single(name)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
-    };
+    let text = |name: &'static str| params.text(name);
     let form = AudienceForm {
         identifier: text("identifier"),
         scopes: text("scopes"),
@@ -1061,15 +1035,7 @@ impl ClientForm {
     }
 
     fn posted(params: &Params) -> Self {
-        let text = |name: &'static str| {
-            params
-                .single(name)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-                .trim()
-                .to_owned()
-        };
+        let text = |name: &'static str| params.text(name);
         Self {
             name: text("name"),
             public: params.single("type").ok().flatten() == Some("public"),

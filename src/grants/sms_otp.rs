@@ -177,6 +177,33 @@ pub async fn grant(
     })
 }
 
+/// Starts a challenge for a sign-in page. `Ok(None)` when a code is on its way, or when one
+/// sent a moment ago for this phone and client still works (say, the person went back and
+/// started again): the page asks for that one. `Ok(Some(reason))` names why the phone page
+/// must be shown again: `wait`, `locked`, `phone` or `unavailable`.
+pub async fn start_from_page(
+    services: &Services,
+    client: &ClientRecord,
+    request: OtpStart<'_>,
+) -> Result<Option<&'static str>, GrantError> {
+    let reason = match start(services, client, request).await {
+        Ok(_)
+        | Err(GrantError::Limit(LimitError::Limited {
+            reason: limits::Refusal::Cooldown,
+            ..
+        })) => return Ok(None),
+        Err(GrantError::Limit(LimitError::Limited { .. })) => "wait",
+        Err(GrantError::Limit(LimitError::Suspended)) => "locked",
+        Err(GrantError::Limit(LimitError::RegionNotAllowed | LimitError::NumberTypeRefused(_))) => {
+            "phone"
+        }
+        Err(GrantError::SmsUnavailable { .. }) => "unavailable",
+        Err(GrantError::PhoneInvalid(_)) => "phone",
+        Err(e) => return Err(e),
+    };
+    Ok(Some(reason))
+}
+
 /// Checks `code` against the live challenge of this phone and client and records the phone
 /// as verified. The attempt is counted before the code is compared, in one conditional
 /// update, so parallel guesses cannot exceed the limit; the code works once.

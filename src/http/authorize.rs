@@ -21,12 +21,12 @@ use super::extract::{Params, Peer};
 use crate::clients::redirect_uri_matches;
 use crate::crypto::{b64, constant_time_eq, random_bytes, random_id};
 use crate::grants::authorization_code::{is_code_challenge, issue_code};
-use crate::grants::sms_otp::{OtpStart, start, verify_code};
+use crate::grants::sms_otp::{OtpStart, start_from_page, verify_code};
 use crate::grants::{
     GrantError, GrantType, OPENID_SCOPES, resolve_scopes, resolve_targets, user_for_phone,
     userinfo_audience,
 };
-use crate::limits::{self, LimitError, source_address};
+use crate::limits::source_address;
 use crate::phone::Phone;
 use crate::services::Services;
 use crate::store::{ClientRecord, LoginRequest};
@@ -458,21 +458,9 @@ async fn submit_phone(
         ui_locales: None,
         source: source_address(peer, &forwarded, &services.settings.limits.trusted_proxies),
     };
-    match start(services, &client, request).await {
-        // A code sent a moment ago for this phone and app (say, before the person went back
-        // and started again) still works: ask for that one.
-        Ok(_)
-        | Err(GrantError::Limit(LimitError::Limited {
-            reason: limits::Refusal::Cooldown,
-            ..
-        })) => {}
-        Err(GrantError::Limit(LimitError::Limited { .. })) => return retry("wait"),
-        Err(GrantError::Limit(LimitError::Suspended)) => return retry("locked"),
-        Err(GrantError::Limit(LimitError::RegionNotAllowed | LimitError::NumberTypeRefused(_))) => {
-            return retry("phone");
-        }
-        Err(GrantError::SmsUnavailable { .. }) => return retry("unavailable"),
-        Err(GrantError::PhoneInvalid(_)) => return retry("phone"),
+    match start_from_page(services, &client, request).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => return retry(reason),
         Err(e) => return server_error(&e),
     }
     if let Err(e) = services

@@ -45,6 +45,17 @@ impl Params {
         Self { pairs }
     }
 
+    /// A form field's value, trimmed; empty when it is absent or repeated, for pages that
+    /// show the form again with what was typed rather than fail.
+    pub fn text(&self, name: &'static str) -> String {
+        self.single(name)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+
     /// The value of a parameter that may appear once; empty counts as absent.
     pub fn single(&self, name: &'static str) -> Result<Option<&str>, OAuthError> {
         let mut values = self.pairs.iter().filter(|(key, _)| key == name);

@@ -415,7 +415,12 @@ async fn unknown_admin_paths_and_methods_answer_json() {
     let (_, token) = admin(&app).await;
     let cases = [
         ("GET", "/admin/v1/nothing", 404, "not_found"),
-        ("GET", "/admin/v1/users/usr_x/nothing/else", 404, "not_found"),
+        (
+            "GET",
+            "/admin/v1/users/usr_x/nothing/else",
+            404,
+            "not_found",
+        ),
         ("PUT", "/admin/v1/users/usr_x", 405, "invalid_request"),
         ("DELETE", "/admin/v1/keys", 405, "invalid_request"),
     ];
