@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{admin, call, call_if, etag};
 use crate::authorize::{code_for, redeem, web_client};
-use crate::helpers::{LEDGER, ORDERS, TestApp, TestClient, assert_error, spawn_app};
+use crate::helpers::{LEDGER, ORDERS, TestApp, TestClient, assert_error, introspect, spawn_app};
 
 /// `/admin/v1/audiences/{identifier}` with the identifier percent-encoded.
 fn audience_path(identifier: &str) -> String {
@@ -32,14 +32,6 @@ async fn patch(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Val
 async fn delete(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     let (status, body, _) = call_if(app, "DELETE", path, Some(token), None, Some("*")).await;
     (status, body)
-}
-
-async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
-    let mut form = client.auth();
-    form.push(("token", token.to_owned()));
-    let response = app.post_form("/introspect", &form).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
 }
 
 async fn access_token(

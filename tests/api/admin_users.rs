@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{admin, call, call_if, etag};
 use crate::authorize::{code_for, redeem, web_client};
-use crate::helpers::{TestApp, TestClient, assert_error, peek, spawn_app};
+use crate::helpers::{TestApp, assert_error, introspect, peek, refresh, spawn_app};
 
 async fn create_user(app: &TestApp, token: &str, phone: Option<&str>) -> Value {
     let body = match phone {
@@ -298,14 +298,6 @@ async fn set_status(app: &TestApp, token: &str, user_id: &str, status: &str) {
     assert_eq!(answer["status"], status);
 }
 
-async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
-    let mut form = client.auth();
-    form.push(("token", token.to_owned()));
-    let response = app.post_form("/introspect", &form).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 async fn userinfo(app: &TestApp, token: &str) -> u16 {
     let response = app
         .http
@@ -315,15 +307,6 @@ async fn userinfo(app: &TestApp, token: &str) -> u16 {
         .await
         .unwrap();
     response.status().as_u16()
-}
-
-async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Response {
-    let mut form = client.auth();
-    form.extend([
-        ("grant_type", "refresh_token".to_owned()),
-        ("refresh_token", token.to_owned()),
-    ]);
-    app.post_form("/token", &form).await
 }
 
 #[tokio::test]
@@ -360,7 +343,7 @@ async fn a_disabled_user_gets_no_tokens_and_their_tokens_stop_working() {
     );
     assert_eq!(userinfo(&app, access).await, 401);
     assert_error(
-        refresh(&app, &web, refresh_token).await,
+        refresh(&app, &web, refresh_token, &[]).await,
         400,
         "invalid_grant",
     )
@@ -390,7 +373,7 @@ async fn a_disabled_user_gets_no_tokens_and_their_tokens_stop_working() {
     set_status(&app, &admin_token, &user_id, "active").await;
     assert_eq!(introspect(&app, &web, access).await["active"], true);
     assert_eq!(userinfo(&app, access).await, 200);
-    assert_eq!(refresh(&app, &web, refresh_token).await.status(), 200);
+    assert_eq!(refresh(&app, &web, refresh_token, &[]).await.status(), 200);
 }
 
 #[tokio::test]

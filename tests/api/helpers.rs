@@ -650,3 +650,29 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// Introspects `token` as `client` (RFC 7662); the answer must be a 200 that is not cached.
+pub async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
+    let mut form = client.auth();
+    form.push(("token", token.to_owned()));
+    let response = app.post_form("/introspect", &form).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.unwrap()
+}
+
+/// The refresh-token grant for `client`, with any further form fields.
+pub async fn refresh(
+    app: &TestApp,
+    client: &TestClient,
+    token: &str,
+    extra: &[(&'static str, &str)],
+) -> reqwest::Response {
+    let mut form = client.auth();
+    form.extend([
+        ("grant_type", "refresh_token".to_owned()),
+        ("refresh_token", token.to_owned()),
+    ]);
+    form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    app.post_form("/token", &form).await
+}

@@ -3,16 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::authorize::{code_for, redeem, web_client};
-use crate::helpers::{ORDERS, TestApp, TestClient, assert_error, spawn_app};
-
-async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
-    let mut form = client.auth();
-    form.push(("token", token.to_owned()));
-    let response = app.post_form("/introspect", &form).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    response.json().await.unwrap()
-}
+use crate::helpers::{ORDERS, TestApp, TestClient, assert_error, introspect, spawn_app};
 
 async fn access_token(app: &TestApp, client: &TestClient, phone: &str) -> String {
     let phone_token = app.phone_token(client, phone).await;

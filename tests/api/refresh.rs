@@ -5,7 +5,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::authorize::{code_for, redeem, web_client};
-use crate::helpers::{ORDERS, TestApp, TestClient, assert_error, peek, spawn_app};
+use crate::helpers::{
+    ORDERS, TestApp, TestClient, assert_error, introspect, peek, refresh, spawn_app,
+};
 
 async fn signed_in(app: &TestApp, client: &TestClient, phone: &str) -> Value {
     let code = code_for(
@@ -16,29 +18,6 @@ async fn signed_in(app: &TestApp, client: &TestClient, phone: &str) -> Value {
     )
     .await;
     let response = redeem(app, client, &code, &[]).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-async fn refresh(
-    app: &TestApp,
-    client: &TestClient,
-    token: &str,
-    extra: &[(&'static str, &str)],
-) -> reqwest::Response {
-    let mut form = client.auth();
-    form.extend([
-        ("grant_type", "refresh_token".to_owned()),
-        ("refresh_token", token.to_owned()),
-    ]);
-    form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    app.post_form("/token", &form).await
-}
-
-async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
-    let mut form = client.auth();
-    form.push(("token", token.to_owned()));
-    let response = app.post_form("/introspect", &form).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }

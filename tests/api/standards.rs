@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::authorize::{authorize_url, code_for, redeem, web_client};
 use crate::helpers::{
     LEDGER, ORDERS, PHONE_TOKEN_TYPE, TOKEN_EXCHANGE, TestApp, TestClient, assert_error, location,
-    peek, query_param, spawn_app, spawn_app_with,
+    peek, query_param, refresh, spawn_app, spawn_app_with,
 };
 
 /// Asserts the two caching headers of RFC 6749 §5.1 and returns the JSON body.
@@ -18,21 +18,6 @@ async fn assert_uncached(response: reqwest::Response) -> Value {
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.headers()["pragma"], "no-cache");
     response.json().await.unwrap()
-}
-
-async fn refresh(
-    app: &TestApp,
-    client: &TestClient,
-    token: &str,
-    extra: &[(&'static str, &str)],
-) -> reqwest::Response {
-    let mut form = client.auth();
-    form.extend([
-        ("grant_type", "refresh_token".to_owned()),
-        ("refresh_token", token.to_owned()),
-    ]);
-    form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    app.post_form("/token", &form).await
 }
 
 /// The tokens of a browser sign-in asking for `scope`.
