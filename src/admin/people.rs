@@ -178,12 +178,8 @@ async fn unlock(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
-    let phone = params
-        .single("phone_number")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    match users::unlock_phone(services, &console.actor(), phone).await {
+    let phone = params.text("phone_number");
+    match users::unlock_phone(services, &console.actor(), &phone).await {
         Ok((_, unlocked)) => {
             let done = if unlocked { "yes" } else { "no" };
             see_other(&format!("{}/users?unlocked={done}", console_path(services)))
@@ -323,12 +319,8 @@ async fn link(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
-    let phone = params
-        .single("phone_number")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let outcome = users::link_phone(services, &console.actor(), &id, phone).await;
+    let phone = params.text("phone_number");
+    let outcome = users::link_phone(services, &console.actor(), &id, &phone).await;
     answer(services, &console, &id, outcome, "linked").await
 }
 
@@ -343,12 +335,8 @@ async fn unlink(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
-    let phone = params
-        .single("phone_number")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let outcome = users::unlink_phone(services, &console.actor(), &id, phone).await;
+    let phone = params.text("phone_number");
+    let outcome = users::unlink_phone(services, &console.actor(), &id, &phone).await;
     answer(services, &console, &id, outcome, "unlinked").await
 }
 
@@ -363,18 +351,9 @@ async fn move_phone(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
-    let phone = params
-        .single("phone_number")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let to = params
-        .single("to")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .trim();
-    let outcome = users::move_phone(services, &console.actor(), phone, &id, to).await;
+    let phone = params.text("phone_number");
+    let to = params.text("to");
+    let outcome = users::move_phone(services, &console.actor(), &phone, &id, &to).await;
     answer(services, &console, &id, outcome, "moved").await
 }
 
