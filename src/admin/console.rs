@@ -86,6 +86,8 @@ pub fn message_page(status: StatusCode, base: &str, title: &str, message: &str) 
     (status, page).into_response()
 }
 
+// TODO: the link back is always `/admin`, wrong under an issuer with a path; these pages
+// are built in places (extractors, redirects) that do not have the issuer at hand.
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     message_page(status, "/admin", "The console cannot do that", message)
 }
