@@ -218,7 +218,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     at: SystemClock.now(),
                     actor: cli_actor(),
                     action: "phone.unlocked".into(),
-                    subject: phone.e164().to_owned(),
+                    subject: phone.to_string(),
                     detail: String::new(),
                     address: String::new(),
                 };

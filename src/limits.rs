@@ -349,7 +349,7 @@ pub async fn record_failure(services: &Services, phone: &Phone) -> Result<(), St
             at: services.clock.now(),
             actor: "server".into(),
             action: "phone.locked".into(),
-            subject: phone.e164().to_owned(),
+            subject: phone.to_string(),
             detail: format!("{max} consecutive wrong codes"),
             address: String::new(),
         };

@@ -240,7 +240,7 @@ pub async fn unlock_phone(
             services,
             actor,
             "phone.unlocked",
-            phone.e164(),
+            &phone.to_string(),
             String::new(),
         )
         .await?;
