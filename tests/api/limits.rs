@@ -53,7 +53,7 @@ fn numbers(range: std::ops::Range<u32>) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn f02_ten_starts_for_one_phone_within_a_minute_send_one_code() {
+async fn ten_starts_for_one_phone_within_a_minute_send_one_code() {
     let app = spawn_app_with(|_| {}).await;
     let acme = app.acme().await;
 
@@ -107,7 +107,7 @@ async fn the_per_phone_cap_holds_across_clients() {
 }
 
 #[tokio::test]
-async fn f02_fifty_numbers_from_one_address_stop_at_the_address_cap() {
+async fn fifty_numbers_from_one_address_stop_at_the_address_cap() {
     let app = spawn_app_with(|c| {
         no_caps(c);
         c.limits.per_address = cap(20);
@@ -435,7 +435,7 @@ async fn a_phone_whose_challenges_are_exhausted_is_locked_out_for_a_while() {
 }
 
 #[tokio::test]
-async fn f02_refusals_are_the_same_for_known_and_unknown_phones() {
+async fn refusals_are_the_same_for_known_and_unknown_phones() {
     let app = spawn_app_with(|c| {
         no_caps(c);
         c.limits.per_address = cap(2);
@@ -494,7 +494,7 @@ async fn test_numbers_cost_nothing_and_their_expiry_is_kept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn f02_concurrent_starts_never_pass_a_cap_together() {
+async fn concurrent_starts_never_pass_a_cap_together() {
     let app = Arc::new(
         spawn_app_with(|c| {
             no_caps(c);
@@ -521,7 +521,7 @@ async fn f02_concurrent_starts_never_pass_a_cap_together() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn f02_concurrent_starts_for_one_phone_send_one_code() {
+async fn concurrent_starts_for_one_phone_send_one_code() {
     let app = Arc::new(spawn_app_with(|_| {}).await);
     let acme = app.acme().await;
 

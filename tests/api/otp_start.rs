@@ -368,7 +368,7 @@ async fn a_json_member_sent_twice_is_refused_like_a_repeated_parameter() {
 }
 
 #[tokio::test]
-async fn f03_with_sign_up_closed_known_and_unknown_phones_still_look_alike() {
+async fn with_sign_up_closed_known_and_unknown_phones_still_look_alike() {
     let app = spawn_app_with(|c| c.signup.create_users = false).await;
     let client = app.acme().await;
     app.phone_token(&client, "+12025550104").await;
@@ -394,7 +394,7 @@ async fn f03_with_sign_up_closed_known_and_unknown_phones_still_look_alike() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn f04_concurrent_first_starts_on_two_instances_leave_one_working_code() {
+async fn concurrent_first_starts_on_two_instances_leave_one_working_code() {
     let first = std::sync::Arc::new(spawn_app().await);
     let second = std::sync::Arc::new(first.second_instance().await);
     let client = first.acme().await;
