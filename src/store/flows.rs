@@ -409,6 +409,12 @@ impl Store {
                                 AND (SELECT f.revoked_at
                                      FROM token_families f
                                      WHERE f.id = t.family_id) IS NOT NULL)"#;
+        if let Some(revoked) = self.read_here(|db| {
+            db.prepare_cached(SELECT)?
+                .query_row(rusqlite::named_params! {"$1": jti}, |row| row.get(0))
+        }) {
+            return Ok(revoked);
+        }
         Ok(on_backend!(self, pool => {
             sqlx::query_scalar::<_, bool>(SELECT).bind(jti).fetch_one(pool).await
         })?)

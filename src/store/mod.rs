@@ -30,6 +30,7 @@ pub use limits::{Admission, BackoffRule, CounterCheck, SendAdmission};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rusqlite::OptionalExtension;
 use sqlx::FromRow;
 
 pub use admin::{AuditFilter, Dependants, Versioned};
@@ -45,6 +46,8 @@ pub struct Store {
     /// Counts the changes this process made to the audiences and their scopes, so that
     /// documents derived from them know when to be built again.
     catalogue: Arc<AtomicU64>,
+    /// Read-only connections for the point reads of the token path, on a SQLite file.
+    readers: Option<Arc<sqlite::Readers>>,
 }
 
 #[derive(Clone, Debug)]
@@ -230,6 +233,26 @@ struct ClientRow {
     audiences: Option<String>,
 }
 
+impl ClientRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
+        Ok(ClientRow {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            kind: row.get("kind")?,
+            secret_hash: row.get("secret_hash")?,
+            grant_types: row.get("grant_types")?,
+            redirect_uris: row.get("redirect_uris")?,
+            scopes: row.get("scopes")?,
+            default_audience: row.get("default_audience")?,
+            first_party: row.get("first_party")?,
+            status: row.get("status")?,
+            created_at: row.get("created_at")?,
+            version: row.get("version")?,
+            audiences: row.get("audiences")?,
+        })
+    }
+}
+
 #[derive(FromRow)]
 struct PhoneUserRow {
     id: String,
@@ -247,6 +270,19 @@ struct SubjectRow {
     verified_at: i64,
     user_status: Option<String>,
     revoked: bool,
+}
+
+impl SubjectRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<SubjectRow> {
+        Ok(SubjectRow {
+            id: row.get("id")?,
+            e164: row.get("e164")?,
+            user_id: row.get("user_id")?,
+            verified_at: row.get("verified_at")?,
+            user_status: row.get("user_status")?,
+            revoked: row.get("revoked")?,
+        })
+    }
 }
 
 /// The phone behind a phone token, read together with what decides whether the token
@@ -269,6 +305,39 @@ struct AudienceRow {
     /// The defined scopes, separated by spaces; `None` when the audience defines none.
     scopes: Option<String>,
 }
+
+/// A client with its allowed audiences, their lifetimes and scopes.
+const CLIENT: &str = "
+    SELECT c.id, c.name, c.kind, c.secret_hash, c.grant_types, c.redirect_uris,
+           c.scopes, c.default_audience, c.first_party, c.status, c.created_at,
+           c.version,
+           (SELECT string_agg(
+                       ca.audience
+                       || ' ' || (SELECT a.access_token_ttl || ' ' || a.created_at || ' ' || a.version
+                                  FROM audiences a
+                                  WHERE a.identifier = ca.audience)
+                       || COALESCE((SELECT ' ' || string_agg(s.scope, ' ' ORDER BY s.scope)
+                                    FROM audience_scopes s
+                                    WHERE s.audience = ca.audience), ''),
+                       '\n' ORDER BY ca.audience)
+            FROM client_audiences ca
+            WHERE ca.client_id = c.id) AS audiences
+    FROM clients c
+    WHERE c.id = $1";
+
+/// A phone with its user's status, and whether a token `jti` was revoked.
+const PHONE_TOKEN_SUBJECT: &str = r#"
+    SELECT p.id, p.e164, p.user_id, p.verified_at,
+           (SELECT u.status FROM users u WHERE u.id = p.user_id) AS user_status,
+           EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2)
+           OR EXISTS (SELECT 1
+                      FROM family_access_tokens t
+                      WHERE t.jti = $2
+                        AND (SELECT f.revoked_at
+                             FROM token_families f
+                             WHERE f.id = t.family_id) IS NOT NULL) AS revoked
+    FROM phones p
+    WHERE p.id = $1"#;
 
 fn words(list: &str) -> Vec<String> {
     list.split_whitespace().map(str::to_owned).collect()
@@ -293,16 +362,21 @@ fn parse_audience_line(line: &str) -> Option<AudienceRecord> {
 impl Store {
     /// Opens the database named by `url` and applies the schema migrations.
     pub async fn connect(url: &str) -> Result<Store> {
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite(sqlite::connect(url).await?)
+        let (backend, readers) = if url.starts_with("sqlite:") {
+            let pool = sqlite::connect(url).await?;
+            (
+                Backend::Sqlite(pool),
+                sqlite::Readers::for_url(url).map(Arc::new),
+            )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres(postgres::connect(url).await?)
+            (Backend::Postgres(postgres::connect(url).await?), None)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
         let store = Store {
             backend,
             catalogue: Arc::default(),
+            readers,
         };
         store.migrate().await?;
         Ok(store)
@@ -315,6 +389,16 @@ impl Store {
             Backend::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
         Ok(())
+    }
+
+    /// Runs `read` on the request's own thread when the store is a SQLite file (see
+    /// [`sqlite::Readers`]); `None` when it is not, or the read could not be made there, and
+    /// the pool must be asked.
+    fn read_here<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Option<T> {
+        self.readers.as_ref()?.read(read)
     }
 
     /// The backend's name, for logs.
@@ -432,26 +516,12 @@ impl Store {
     /// The client `id` with its allowed audiences, their lifetimes and scopes, in one row:
     /// a token request pays one statement for the client and its targets together.
     pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>> {
-        const SELECT: &str = "
-            SELECT c.id, c.name, c.kind, c.secret_hash, c.grant_types, c.redirect_uris,
-                   c.scopes, c.default_audience, c.first_party, c.status, c.created_at,
-                   c.version,
-                   (SELECT string_agg(
-                               ca.audience
-                               || ' ' || (SELECT a.access_token_ttl || ' ' || a.created_at || ' ' || a.version
-                                          FROM audiences a
-                                          WHERE a.identifier = ca.audience)
-                               || COALESCE((SELECT ' ' || string_agg(s.scope, ' ' ORDER BY s.scope)
-                                            FROM audience_scopes s
-                                            WHERE s.audience = ca.audience), ''),
-                               '\n' ORDER BY ca.audience)
-                    FROM client_audiences ca
-                    WHERE ca.client_id = c.id) AS audiences
-            FROM clients c
-            WHERE c.id = $1";
-        let row = on_backend!(self, pool => {
-            sqlx::query_as::<_, ClientRow>(SELECT).bind(id).fetch_optional(pool).await
-        })?;
+        let row = match self.client_row_here(id) {
+            Some(row) => row,
+            None => on_backend!(self, pool => {
+                sqlx::query_as::<_, ClientRow>(CLIENT).bind(id).fetch_optional(pool).await
+            })?,
+        };
         let Some(row) = row else {
             return Ok(None);
         };
@@ -487,6 +557,14 @@ impl Store {
             created_at: row.created_at,
             version: row.version,
         }))
+    }
+
+    fn client_row_here(&self, id: &str) -> Option<Option<ClientRow>> {
+        self.read_here(|db| {
+            db.prepare_cached(CLIENT)?
+                .query_row(rusqlite::named_params! {"$1": id}, ClientRow::from_sqlite)
+                .optional()
+        })
     }
 
     /// Counts one attempt against the live challenge of this phone and client and returns
@@ -565,21 +643,16 @@ impl Store {
         phone_id: &str,
         jti: &str,
     ) -> Result<Option<SubjectState>> {
-        const SELECT: &str = r#"
-            SELECT p.id, p.e164, p.user_id, p.verified_at,
-                   (SELECT u.status FROM users u WHERE u.id = p.user_id) AS user_status,
-                   EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2)
-                   OR EXISTS (SELECT 1
-                              FROM family_access_tokens t
-                              WHERE t.jti = $2
-                                AND (SELECT f.revoked_at
-                                     FROM token_families f
-                                     WHERE f.id = t.family_id) IS NOT NULL) AS revoked
-            FROM phones p
-            WHERE p.id = $1"#;
-        let row = on_backend!(self, pool => {
-            sqlx::query_as::<_, SubjectRow>(SELECT).bind(phone_id).bind(jti).fetch_optional(pool).await
-        })?;
+        let row = match self.subject_row_here(phone_id, jti) {
+            Some(row) => row,
+            None => on_backend!(self, pool => {
+                sqlx::query_as::<_, SubjectRow>(PHONE_TOKEN_SUBJECT)
+                    .bind(phone_id)
+                    .bind(jti)
+                    .fetch_optional(pool)
+                    .await
+            })?,
+        };
         Ok(row.map(|row| SubjectState {
             phone: PhoneRecord {
                 id: row.id,
@@ -590,6 +663,17 @@ impl Store {
             user_status: row.user_status,
             revoked: row.revoked,
         }))
+    }
+
+    fn subject_row_here(&self, phone_id: &str, jti: &str) -> Option<Option<SubjectRow>> {
+        self.read_here(|db| {
+            db.prepare_cached(PHONE_TOKEN_SUBJECT)?
+                .query_row(
+                    rusqlite::named_params! {"$1": phone_id, "$2": jti},
+                    SubjectRow::from_sqlite,
+                )
+                .optional()
+        })
     }
 
     /// A phone with the status of its user (`None` when it has no user, or the user is
@@ -688,5 +772,159 @@ impl Store {
         Ok(on_backend!(self, pool => {
             sqlx::query_scalar::<_, Vec<u8>>(SELECT).bind(name).fetch_one(pool).await
         })?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store_in(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("callsign.db").display());
+        Store::connect(&url).await.unwrap()
+    }
+
+    /// The same store with its reads made through the pool only.
+    fn through_pool(store: &Store) -> Store {
+        Store {
+            readers: None,
+            ..store.clone()
+        }
+    }
+
+    async fn register(store: &Store) {
+        store
+            .insert_audience(&AudienceRecord {
+                identifier: "https://orders.test".into(),
+                scopes: vec!["orders:read".into(), "orders:write".into()],
+                access_token_ttl: 300,
+                created_at: 1_700_000_000,
+                version: 1,
+            })
+            .await
+            .unwrap();
+        store
+            .insert_client(&ClientRecord {
+                id: "shop".into(),
+                name: "Shop".into(),
+                kind: ClientKind::Confidential,
+                secret_hash: Some(vec![7; 32]),
+                grant_types: vec!["client_credentials".into()],
+                redirect_uris: Vec::new(),
+                scopes: vec!["orders:read".into()],
+                audiences: vec!["https://orders.test".into()],
+                audience_records: Vec::new(),
+                default_audience: Some("https://orders.test".into()),
+                first_party: false,
+                active: true,
+                created_at: 1_700_000_000,
+                version: 1,
+            })
+            .await
+            .unwrap();
+    }
+
+    fn summary(client: &ClientRecord) -> String {
+        format!(
+            "{} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {}",
+            client.id,
+            client.name,
+            client.kind,
+            client.secret_hash,
+            client.grant_types,
+            client.scopes,
+            client.audience_records,
+            client.default_audience,
+            client.first_party,
+            client.active,
+            client.version,
+        )
+    }
+
+    #[tokio::test]
+    async fn token_path_reads_on_the_calling_thread_match_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir).await;
+        register(&store).await;
+        let phone = store
+            .verify_phone("ph1", "+61412345678", 1_700_000_100)
+            .await
+            .unwrap();
+
+        let here = store
+            .client_row_here("shop")
+            .expect("read on the calling thread");
+        assert!(here.is_some());
+        assert!(store.client_row_here("nobody").expect("read").is_none());
+        let pooled = through_pool(&store);
+        let (fast, slow) = (
+            store.client("shop").await.unwrap(),
+            pooled.client("shop").await.unwrap(),
+        );
+        let (fast, slow) = (fast.unwrap(), slow.unwrap());
+        assert_eq!(fast.audience_records.len(), 1);
+        assert_eq!(
+            fast.audience_records[0].scopes,
+            ["orders:read", "orders:write"]
+        );
+        assert_eq!(summary(&fast), summary(&slow));
+
+        let subject = store
+            .subject_row_here(&phone.id, "jti-1")
+            .expect("read")
+            .unwrap();
+        assert_eq!(subject.e164, "+61412345678");
+        assert!(!subject.revoked);
+        assert!(!store.jti_revoked("jti-1").await.unwrap());
+
+        // A commit made through the pool is seen by the very next read here.
+        store.revoke_jti("jti-1", 1_700_009_999).await.unwrap();
+        let subject = store
+            .subject_row_here(&phone.id, "jti-1")
+            .expect("read")
+            .unwrap();
+        assert!(subject.revoked);
+        assert!(store.jti_revoked("jti-1").await.unwrap());
+        assert!(pooled.jti_revoked("jti-1").await.unwrap());
+        let state = pooled
+            .phone_token_subject(&phone.id, "jti-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(state.revoked);
+        assert!(
+            store
+                .subject_row_here("no-such-phone", "jti-1")
+                .expect("read")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_that_cannot_run_here_is_asked_of_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir).await;
+        register(&store).await;
+        // Readers whose file cannot be opened, standing for a file that is busy.
+        let broken = Store {
+            readers: Some(Arc::new(sqlite::Readers::at(
+                dir.path().join("elsewhere.db"),
+            ))),
+            ..store.clone()
+        };
+        assert!(broken.client_row_here("shop").is_none());
+        let client = broken
+            .client("shop")
+            .await
+            .unwrap()
+            .expect("the pool answers");
+        assert_eq!(client.audiences, ["https://orders.test"]);
+        assert!(!broken.jti_revoked("jti-2").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_has_no_readers() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        assert!(store.readers.is_none());
     }
 }

@@ -1,7 +1,11 @@
 //! The embedded SQLite backend: one file, WAL journal, foreign keys on.
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
 
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
@@ -68,4 +72,96 @@ async fn open(options: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> 
         .test_before_acquire(false)
         .connect_with(options)
         .await
+}
+
+/// Point reads on the token path, run on the calling thread.
+///
+/// sqlx runs each SQLite connection on a thread of its own and hands every statement to it
+/// and the rows back through channels: two thread switches per statement, the largest cost
+/// of a token request on a single core. The reads a token request makes look up a few rows
+/// by key in a WAL file, where a reader never waits for a writer, so they run here instead:
+/// on the request's own thread, on read-only connections to the same file, through the same
+/// bundled SQLite, each statement in its own read transaction as through the pool. Nothing
+/// is cached between requests; every read sees the last commit, from any process.
+///
+/// A read that fails for any reason — `SQLITE_BUSY` when another connection is recovering
+/// the WAL, which would otherwise block this thread — gives `None`, and the caller asks the
+/// pool, which waits off the request's thread and reports errors as usual.
+pub(super) struct Readers {
+    path: PathBuf,
+    /// Connections not in use. A read never awaits, so at most one connection per thread
+    /// running reads is out at a time.
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Idle read connections kept; more are opened when threads read at once, then closed.
+const IDLE_READERS: usize = 8;
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Readers {
+    /// Readers for the file behind `url`; `None` when it names no file (an in-memory
+    /// database is private to the pool's connections).
+    pub(super) fn for_url(url: &str) -> Option<Readers> {
+        let options = SqliteConnectOptions::from_str(url).ok()?;
+        let path = options.get_filename();
+        path.is_file().then(|| Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Readers for the file at `path`, whether or not it exists.
+    #[cfg(test)]
+    pub(super) fn at(path: PathBuf) -> Readers {
+        Readers {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `read` on a read-only connection; `None` when it could not, and the pool
+    /// should be asked instead.
+    pub(super) fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Option<T> {
+        let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let connection = match taken {
+            Some(connection) => connection,
+            None => match self.open() {
+                Ok(connection) => connection,
+                Err(error) => {
+                    tracing::debug!(%error, "could not open a read connection");
+                    return None;
+                }
+            },
+        };
+        let result = read(&connection);
+        if let Err(error) = &result {
+            tracing::debug!(%error, "read on the request thread failed; asking the pool");
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(connection);
+        }
+        result.ok()
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // Never wait on this thread: a busy file is the pool's to wait for.
+        connection.busy_timeout(Duration::ZERO)?;
+        Ok(connection)
+    }
 }
