@@ -220,7 +220,7 @@ impl Default for Config {
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            level: "callsign=info,tower_http=info".into(),
+            level: "callsign=info".into(),
             format: LogFormat::Text,
         }
     }

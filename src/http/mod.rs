@@ -1,5 +1,6 @@
 //! The HTTP surface: one router built from one `router()` per endpoint family.
 
+mod access;
 mod authorize;
 pub mod error;
 pub mod extract;
@@ -16,15 +17,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::MatchedPath;
-use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 pub use well_known::{DiscoveryDocument, StaticFiles};
 
@@ -68,23 +66,21 @@ pub fn router(state: AppState) -> Router {
             .nest(&base, api)
             .merge(well_known::root_router(&base).layer(cors()))
     };
-    app.with_state(state)
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer(security_headers())
+    // One stack, outermost first, added as one layer: each `Router::layer` call wraps every
+    // route in a boxed service of its own, cloned and boxed again on each request.
+    let edge = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(access::log_request))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO))
-                .on_failure(()),
-        )
+        .layer(security_headers())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(DefaultBodyLimit::max(max_body));
+    app.with_state(state).layer(edge)
 }
 
 /// Cross-origin reads for any origin, without cookies: these endpoints take their
@@ -108,23 +104,6 @@ fn security_headers() -> SetResponseHeaderLayer<HeaderValue> {
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
              base-uri 'none'; form-action 'self'",
         ),
-    )
-}
-
-/// One span per request with the method and the matched route, never the full URI: query
-/// strings can carry codes. The token endpoint adds the client and the `jti` of the token it
-/// issued, so the one access line of the request says what was issued to whom.
-fn request_span<B>(request: &Request<B>) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        route,
-        client_id = tracing::field::Empty,
-        jti = tracing::field::Empty,
     )
 }
 

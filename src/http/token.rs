@@ -3,8 +3,10 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+use super::access::AccessNote;
 use super::error::{ErrorCode, OAuthError, client_auth_error};
 use super::extract::{Params, client_credentials, refuse_query_credentials};
 use super::{AppState, NoStoreJson, method_not_allowed};
@@ -25,8 +27,25 @@ async fn token(
     headers: HeaderMap,
     uri: Uri,
     params: Params,
-) -> Result<NoStoreJson<TokenResponse>, OAuthError> {
-    refuse_query_credentials(&uri)?;
+) -> Response {
+    let mut note = AccessNote::default();
+    let mut response = match issue(&state, &headers, &uri, &params, &mut note).await {
+        Ok(issued) => NoStoreJson(issued).into_response(),
+        Err(error) => error.into_response(),
+    };
+    // The access line of this request names the client and the token issued.
+    response.extensions_mut().insert(note);
+    response
+}
+
+async fn issue(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    params: &Params,
+    note: &mut AccessNote,
+) -> Result<TokenResponse, OAuthError> {
+    refuse_query_credentials(uri)?;
     let grant_type = params.required("grant_type")?;
     let grant = GrantType::from_wire(grant_type).ok_or_else(|| {
         OAuthError::new(
@@ -35,14 +54,12 @@ async fn token(
             "grant_type is not supported",
         )
     })?;
-    let credentials = client_credentials(&headers, &params)?;
+    let credentials = client_credentials(headers, params)?;
     let services = &state.services;
     let client = authenticate(&services.store, &credentials)
         .await
         .map_err(|e| client_auth_error(e, credentials.method))?;
-    // The request span carries them into the access line of this request.
-    let span = tracing::Span::current();
-    span.record("client_id", client.id.as_str());
+    note.client_id = Some(client.id.clone());
 
     let response = match grant {
         GrantType::SmsOtp => {
@@ -94,6 +111,6 @@ async fn token(
             refresh_token::grant(services, &client, request).await?
         }
     };
-    span.record("jti", response.jti.as_str());
-    Ok(NoStoreJson(response))
+    note.jti = Some(response.jti.clone());
+    Ok(response)
 }

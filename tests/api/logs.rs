@@ -153,3 +153,109 @@ async fn a_full_flow_logs_no_code_token_secret_or_phone_number() {
         );
     }
 }
+
+/// Registers a client of one audience and serves, at the default log level, in `format`;
+/// makes a `client_credentials` request and an unauthenticated one, and returns the issued
+/// token's `jti`, the client id and everything logged.
+async fn token_requests_logged(format: &str) -> (String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = "https://orders.api.example.test";
+    let quiet = |args: &[&str]| {
+        let output = callsign_command(dir.path()).args(args).output().unwrap();
+        assert!(output.status.success());
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    quiet(&["--json", "audience", "create", "--identifier", orders]);
+    let client = quiet(&[
+        "--json",
+        "client",
+        "create",
+        "--name",
+        "acme",
+        "--grant",
+        "client_credentials",
+        "--audience",
+        orders,
+    ]);
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let mut serve = callsign_command(dir.path());
+    serve
+        .env("CALLSIGN_LOG__FORMAT", format)
+        .args(["--json", "serve"]);
+    let server = RunningBinary::start(serve);
+    let http = reqwest::Client::new();
+    let issued: Value = http
+        .post(format!("{}/token", server.base))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = issued["access_token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let refused = http
+        .get(format!("{}/userinfo?code=querysecretvalue", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let logs = server.stop();
+    assert!(!logs.contains(&secret) && !logs.contains(token) && !logs.contains("querysecretvalue"));
+    (claims["jti"].as_str().unwrap().to_owned(), client_id, logs)
+}
+
+#[tokio::test]
+async fn each_request_has_one_access_line_naming_route_status_client_and_token() {
+    let (jti, client_id, logs) = token_requests_logged("text").await;
+    let access: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains(" INFO callsign::access: request "))
+        .collect();
+    assert_eq!(access.len(), 2, "{logs}");
+    let token = access[0];
+    assert!(
+        token.contains(" method=POST route=/token status=200 latency_us=")
+            && token.ends_with(&format!(" client_id={client_id} jti={jti}")),
+        "{token}"
+    );
+    assert!(
+        access[1].contains(" method=GET route=/userinfo status=401 latency_us="),
+        "{}",
+        access[1]
+    );
+    // The timestamp leads, in UTC, as on every other line.
+    let stamp = token.split(' ').next().unwrap();
+    assert!(stamp.len() == 27 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T');
+}
+
+#[tokio::test]
+async fn access_lines_in_json_carry_the_same_fields() {
+    let (jti, client_id, logs) = token_requests_logged("json").await;
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .filter(|line: &Value| line["target"] == "callsign::access")
+        .collect();
+    assert_eq!(lines.len(), 2, "{logs}");
+    let fields = &lines[0]["fields"];
+    assert_eq!(lines[0]["level"], "INFO");
+    assert_eq!(fields["message"], "request");
+    assert_eq!(fields["method"], "POST");
+    assert_eq!(fields["route"], "/token");
+    assert_eq!(fields["status"], 200);
+    assert!(fields["latency_us"].is_u64());
+    assert_eq!(fields["client_id"], client_id.as_str());
+    assert_eq!(fields["jti"], jti.as_str());
+    assert_eq!(lines[1]["fields"]["status"], 401);
+    assert!(lines[1]["fields"].get("client_id").is_none());
+    assert!(lines[0]["timestamp"].as_str().unwrap().ends_with('Z'));
+}
