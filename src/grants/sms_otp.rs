@@ -236,7 +236,7 @@ pub async fn verify_code(
         return Err(GrantError::OtpAlreadyUsed);
     }
     metrics.code_checked(&client.id, true);
-    store.clear_backoff(phone.e164()).await?;
+    store.clear_backoff(phone.e164(), attempt.failures).await?;
     Ok(store
         .verify_phone(&random_id("ph_"), phone.e164(), now)
         .await?)

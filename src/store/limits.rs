@@ -85,9 +85,13 @@ const UPSERT_CHALLENGE: &str = r#"
     RETURNING id"#;
 const CHALLENGE_CREATED: &str =
     "SELECT created_at FROM otp_challenges WHERE phone = $1 AND client_id = $2";
-const BLOCKED_UNTIL: &str = r#"
-    SELECT blocked_until FROM limit_blocks
-    WHERE kind = $1 AND key = $2 AND blocked_until > $3"#;
+// Whether the phone is locked out until some time, and whether it is locked after wrong
+// codes, in one statement.
+const HELD: &str = r#"
+    SELECT (SELECT b.blocked_until FROM limit_blocks b
+            WHERE b.kind = $1 AND b.key = $2 AND b.blocked_until > $3) AS blocked_until,
+           EXISTS (SELECT 1 FROM phone_failures f
+                   WHERE f.phone = $2 AND f.locked_at IS NOT NULL) AS suspended"#;
 // $2 now, $3 the gap after a first send, $4 after, $5 base, $6 max, $7 reset time.
 const BACKOFF: &str = r#"
     INSERT INTO phone_backoff (phone, unverified, gap, next_at, last_at)
@@ -130,8 +134,6 @@ const BUMP: &str = r#"
     ON CONFLICT (kind, key, window_start) DO UPDATE
     SET hits = limit_counters.hits + 1
     RETURNING hits"#;
-const SUSPENDED: &str =
-    "SELECT locked_at FROM phone_failures WHERE phone = $1 AND locked_at IS NOT NULL";
 // $2 now, $3 the count that locks.
 const FAILURE: &str = r#"
     INSERT INTO phone_failures (phone, consecutive, locked_at)
@@ -175,20 +177,16 @@ impl Store {
                         .await?;
                     break 'check Some(Admission::CoolingDown { since: since.unwrap_or(now) });
                 }
-                let blocked = sqlx::query_scalar::<_, i64>(BLOCKED_UNTIL)
+                let (blocked, suspended) = sqlx::query_as::<_, (Option<i64>, bool)>(HELD)
                     .bind(PHONE_BLOCK)
                     .bind(&challenge.phone)
                     .bind(now)
-                    .fetch_optional(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
                 if let Some(until) = blocked {
                     break 'check Some(Admission::LockedOut { until });
                 }
-                let suspended = sqlx::query_scalar::<_, i64>(SUSPENDED)
-                    .bind(&challenge.phone)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if suspended.is_some() {
+                if suspended {
                     break 'check Some(Admission::Suspended);
                 }
                 if let Some(rule) = request.backoff {
@@ -281,13 +279,17 @@ impl Store {
         Ok(locked)
     }
 
-    /// Forgets the unverified sends and the wrong codes of a phone that was just verified.
-    pub async fn clear_backoff(&self, phone: &str) -> Result<()> {
+    /// Forgets the unverified sends of a phone that was just verified, and its wrong codes
+    /// when `failures` says it had some (as its spent attempt reported).
+    pub async fn clear_backoff(&self, phone: &str, failures: bool) -> Result<()> {
         const BACKOFF: &str = "DELETE FROM phone_backoff WHERE phone = $1";
         const FAILURES: &str = "DELETE FROM phone_failures WHERE phone = $1";
         on_backend!(self, pool => {
             sqlx::query(BACKOFF).bind(phone).execute(pool).await?;
-            sqlx::query(FAILURES).bind(phone).execute(pool).await.map(|_| ())
+            if failures {
+                sqlx::query(FAILURES).bind(phone).execute(pool).await?;
+            }
+            Ok::<(), sqlx::Error>(())
         })?;
         Ok(())
     }

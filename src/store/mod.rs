@@ -212,6 +212,8 @@ pub struct SpentAttempt {
     pub code_hash: Vec<u8>,
     /// Attempts the challenge has left after this one.
     pub attempts_left: i64,
+    /// Whether the phone had wrong codes counted against it when the attempt was spent.
+    pub failures: bool,
 }
 
 #[derive(FromRow)]
@@ -586,7 +588,8 @@ impl Store {
               AND expires_at > $3
               AND NOT EXISTS (SELECT 1 FROM phone_failures f
                               WHERE f.phone = $1 AND f.locked_at IS NOT NULL)
-            RETURNING id, code_hash, attempts_left"#;
+            RETURNING id, code_hash, attempts_left,
+                      EXISTS (SELECT 1 FROM phone_failures f WHERE f.phone = $1) AS failures"#;
         Ok(on_backend!(self, pool => {
             sqlx::query_as::<_, SpentAttempt>(SPEND)
                 .bind(phone)
