@@ -236,21 +236,22 @@ struct ClientRow {
 }
 
 impl ClientRow {
+    /// Reads a row of [`CLIENT`] by position, in the order of its select list.
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
         Ok(ClientRow {
-            id: row.get("id")?,
-            name: row.get("name")?,
-            kind: row.get("kind")?,
-            secret_hash: row.get("secret_hash")?,
-            grant_types: row.get("grant_types")?,
-            redirect_uris: row.get("redirect_uris")?,
-            scopes: row.get("scopes")?,
-            default_audience: row.get("default_audience")?,
-            first_party: row.get("first_party")?,
-            status: row.get("status")?,
-            created_at: row.get("created_at")?,
-            version: row.get("version")?,
-            audiences: row.get("audiences")?,
+            id: row.get(0)?,
+            name: row.get(1)?,
+            kind: row.get(2)?,
+            secret_hash: row.get(3)?,
+            grant_types: row.get(4)?,
+            redirect_uris: row.get(5)?,
+            scopes: row.get(6)?,
+            default_audience: row.get(7)?,
+            first_party: row.get(8)?,
+            status: row.get(9)?,
+            created_at: row.get(10)?,
+            version: row.get(11)?,
+            audiences: row.get(12)?,
         })
     }
 }
@@ -275,14 +276,15 @@ struct SubjectRow {
 }
 
 impl SubjectRow {
+    /// Reads a row of [`PHONE_TOKEN_SUBJECT`] by position, in the order of its select list.
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<SubjectRow> {
         Ok(SubjectRow {
-            id: row.get("id")?,
-            e164: row.get("e164")?,
-            user_id: row.get("user_id")?,
-            verified_at: row.get("verified_at")?,
-            user_status: row.get("user_status")?,
-            revoked: row.get("revoked")?,
+            id: row.get(0)?,
+            e164: row.get(1)?,
+            user_id: row.get(2)?,
+            verified_at: row.get(3)?,
+            user_status: row.get(4)?,
+            revoked: row.get(5)?,
         })
     }
 }
