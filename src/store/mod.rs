@@ -368,10 +368,8 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         let (backend, readers) = if url.starts_with("sqlite:") {
             let pool = sqlite::connect(url).await?;
-            (
-                Backend::Sqlite(pool),
-                sqlite::Readers::for_url(url).map(Arc::new),
-            )
+            let readers = sqlite::Readers::for_pool(url, &pool).await.map(Arc::new);
+            (Backend::Sqlite(pool), readers)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres(postgres::connect(url).await?), None)
         } else {
@@ -925,6 +923,19 @@ mod tests {
             .expect("the pool answers");
         assert_eq!(client.audiences, ["https://orders.test"]);
         assert!(!broken.jti_revoked("jti-2").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_file_the_pool_does_not_keep_in_wal_mode_has_no_readers() {
+        // This VFS has no shared memory, so the pool stays in rollback mode and locks the
+        // file with a lock directory that readers through the default VFS would not see.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?vfs=unix-dotfile",
+            dir.path().join("callsign.db").display()
+        );
+        let store = Store::connect(&url).await.unwrap();
+        assert!(store.readers.is_none());
     }
 
     #[tokio::test]

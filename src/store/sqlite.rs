@@ -92,10 +92,16 @@ pub(super) struct Readers {
     /// Connections not in use. A read never awaits, so at most one connection per thread
     /// running reads is out at a time.
     idle: Mutex<Vec<Connection>>,
+    /// How many idle connections are kept.
+    keep: usize,
 }
 
-/// Idle read connections kept; more are opened when threads read at once, then closed.
-const IDLE_READERS: usize = 8;
+/// Idle read connections kept: one per thread that may read at once (the runtime's workers,
+/// one per core, and the odd blocking thread), at least 8. More are opened when more
+/// threads read at once, then closed.
+fn idle_readers() -> usize {
+    std::thread::available_parallelism().map_or(8, |cores| cores.get().max(8))
+}
 
 impl std::fmt::Debug for Readers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,14 +112,28 @@ impl std::fmt::Debug for Readers {
 }
 
 impl Readers {
-    /// Readers for the file behind `url`; `None` when it names no file (an in-memory
-    /// database is private to the pool's connections).
-    pub(super) fn for_url(url: &str) -> Option<Readers> {
+    /// Readers for the file behind `url`, which `pool` has open; `None` when it names no
+    /// file (an in-memory database is private to the pool's connections), or when the pool
+    /// does not keep it in WAL mode through the default VFS: only then does a reader never
+    /// wait for a writer, and take the locks the pool's writers respect.
+    pub(super) async fn for_pool(url: &str, pool: &SqlitePool) -> Option<Readers> {
         let options = SqliteConnectOptions::from_str(url).ok()?;
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        if url::form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == "vfs") {
+            return None;
+        }
+        let journal = sqlx::query_scalar::<_, String>("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .ok()?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return None;
+        }
         let path = options.get_filename();
         path.is_file().then(|| Readers {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            keep: idle_readers(),
         })
     }
 
@@ -123,6 +143,7 @@ impl Readers {
         Readers {
             path,
             idle: Mutex::new(Vec::new()),
+            keep: idle_readers(),
         }
     }
 
@@ -148,7 +169,7 @@ impl Readers {
             tracing::debug!(%error, "read on the request thread failed; asking the pool");
         }
         if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < IDLE_READERS
+            && idle.len() < self.keep
         {
             idle.push(connection);
         }
