@@ -11,7 +11,7 @@ mod ceiling;
 mod measure;
 mod setup;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use measure::{Outcome, Plan, Request, SERVER_CORE, Server};
@@ -43,20 +43,50 @@ fn env_number(name: &str, default: u64) -> u64 {
     }
 }
 
-fn run() {
-    if Command::new("oha")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        eprintln!(
-            "the load benchmark drives its servers with oha, which is not on PATH.\n\
-             Install it with:\n\n    cargo install oha --locked\n\n\
-             (--locked matters: without it the newest dependencies need a newer rustc)."
-        );
-        std::process::exit(2);
+/// The load generator: `oha` on `PATH` or in cargo's bin folder, else installed now with
+/// `cargo install oha --locked`, once.
+fn oha() -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+        .map(|home| home.join("bin").join("oha"));
+    let candidates: Vec<PathBuf> = std::iter::once(PathBuf::from("oha"))
+        .chain(cargo_bin)
+        .collect();
+    let find = || {
+        candidates.iter().find(|program| {
+            Command::new(program)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+    };
+    if let Some(found) = find() {
+        return found.clone();
     }
+    eprintln!(
+        "the load benchmark drives its servers with oha, which is not installed: installing it\n\
+         with `cargo install oha --locked` (once, several minutes; --locked because the newest\n\
+         versions of its dependencies need a newer rustc)"
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let installed = Command::new(cargo)
+        .args(["install", "oha", "--locked"])
+        .status()
+        .is_ok_and(|status| status.success());
+    match find() {
+        Some(found) if installed => found.clone(),
+        _ => {
+            eprintln!("oha could not be installed; install it with `cargo install oha --locked`");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run() {
+    let oha = oha();
     let seconds = env_number("LOAD_SECONDS", 10).max(1);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pinned = cores >= 2
@@ -74,6 +104,7 @@ fn run() {
         concurrency: env_number("LOAD_CONCURRENCY", 16).clamp(1, 64) as usize,
         pinned,
         clock_ticks: clock_ticks(),
+        oha,
     };
     let dir = tempfile::tempdir().expect("a temporary folder");
     let binary = Path::new(env!("CARGO_BIN_EXE_callsign"));

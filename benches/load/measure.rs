@@ -3,7 +3,7 @@
 //! OTP pair, from this binary's own closed-loop client).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,8 @@ pub struct Plan {
     pub concurrency: usize,
     pub pinned: bool,
     pub clock_ticks: f64,
+    /// The load generator's program.
+    pub oha: PathBuf,
 }
 
 impl Plan {
@@ -183,7 +185,7 @@ pub fn measure_with_oha(plan: &Plan, server: &Server, request: &Request) -> Outc
 }
 
 fn run_oha(plan: &Plan, request: &Request, seconds: u64) -> Value {
-    let mut command = plan.command(LOAD_CORE, Path::new("oha"));
+    let mut command = plan.command(LOAD_CORE, &plan.oha);
     command
         .arg("-z")
         .arg(format!("{seconds}s"))

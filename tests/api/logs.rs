@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::helpers::{RunningBinary, callsign_command};
+use crate::helpers::{RunningBinary, callsign_command, peek};
 
 fn callsign(dir: &Path) -> std::process::Command {
     let mut command = callsign_command(dir);
@@ -196,12 +196,7 @@ async fn token_requests_logged(format: &str) -> (String, String, String) {
         .await
         .unwrap();
     let token = issued["access_token"].as_str().unwrap();
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let (_, claims) = peek(token);
     let refused = http
         .get(format!("{}/userinfo?code=querysecretvalue", server.base))
         .send()
