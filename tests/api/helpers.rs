@@ -459,7 +459,8 @@ pub struct RunningBinary {
     /// Lines the server printed on standard output after its start line (console SMS).
     pub stdout: std::sync::mpsc::Receiver<String>,
     child: std::process::Child,
-    stderr: std::thread::JoinHandle<String>,
+    /// Taken by [`RunningBinary::stop`].
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 /// A `callsign` command in `dir` with none of the caller's `CALLSIGN_` variables.
@@ -507,7 +508,7 @@ impl RunningBinary {
             base,
             stdout,
             child,
-            stderr,
+            stderr: Some(stderr),
         }
     }
 
@@ -525,7 +526,20 @@ impl RunningBinary {
             .args(["-TERM", &pid])
             .status();
         let _ = self.child.wait();
-        self.stderr.join().unwrap_or_default()
+        self.stderr
+            .take()
+            .and_then(|stderr| stderr.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A test that fails before [`RunningBinary::stop`] leaves no server behind.
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        if self.stderr.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
