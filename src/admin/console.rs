@@ -713,6 +713,17 @@ struct AudienceForm {
     ttl: String,
 }
 
+impl AudienceForm {
+    /// The audience fields of a submitted form, as typed.
+    fn read(params: &Params) -> AudienceForm {
+        AudienceForm {
+            identifier: params.text("identifier"),
+            scopes: params.text("scopes"),
+            ttl: params.text("ttl"),
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/audiences.html")]
 struct AudiencesPage {
@@ -781,12 +792,7 @@ async fn create_audience(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
-    let text = |name: &'static str| params.text(name);
-    let form = AudienceForm {
-        identifier: text("identifier"),
-        scopes: text("scopes"),
-        ttl: text("ttl"),
-    };
+    let form = AudienceForm::read(&params);
     let ttl = if form.ttl.is_empty() {
         None
     } else {
@@ -900,12 +906,8 @@ async fn update_audience(
         Ok(params) => params,
         Err(stale) => return stale.into_response(),
     };
+    let form = AudienceForm::read(&params);
     let text = |name: &'static str| params.text(name);
-    let form = AudienceForm {
-        identifier: text("identifier"),
-        scopes: text("scopes"),
-        ttl: text("ttl"),
-    };
     let Ok(version) = text("version").parse::<i64>() else {
         return error_page(
             StatusCode::BAD_REQUEST,
